@@ -1,0 +1,270 @@
+"""The cohort data contract: fields, types, bounds and the one validator every entry point calls.
+
+The canonical fields live in ``data/data_dictionary.json``. A :class:`Schema` is built from
+that dictionary (:func:`data_dictionary`) or, for a cohort with other column names, from a
+training config (:meth:`Schema.for_columns`): fields named in the dictionary keep its rules,
+other columns are checked by the kind the config declares for them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "Field",
+    "Problem",
+    "CohortValidationError",
+    "Schema",
+    "data_dictionary",
+    "check_cohort",
+    "to_surv",
+    "BOOLEAN_TRUE",
+    "BOOLEAN_FALSE",
+    "MISSING",
+]
+
+_TYPES = ("string", "number", "integer", "category", "boolean")
+_MAX_SHOWN = 20
+
+
+@lru_cache(maxsize=1)
+def _dictionary_json() -> dict[str, Any]:
+    text = resources.files("cnslrisk.data").joinpath("data_dictionary.json").read_text("utf-8")
+    return json.loads(text)
+
+
+BOOLEAN_TRUE: frozenset[str] = frozenset(_dictionary_json()["boolean_spellings"]["true"])
+BOOLEAN_FALSE: frozenset[str] = frozenset(_dictionary_json()["boolean_spellings"]["false"])
+MISSING: frozenset[str] = frozenset(_dictionary_json()["missing_spellings"])
+
+
+@dataclass(frozen=True)
+class Field:
+    """One column of a cohort: its type, allowed values and clinical meaning."""
+
+    name: str
+    type: str
+    required: bool = True
+    role: str = "baseline"
+    unit: str | None = None
+    description: str = ""
+    levels: tuple[str, ...] = ()
+    min: float | None = None
+    max: float | None = None
+    min_exclusive: bool = False
+    unique: bool = False
+
+    def expected(self) -> str:
+        """Describe in words what a valid value of this field looks like."""
+        if self.type == "boolean":
+            return "one of {true, false}"
+        if self.type == "category":
+            return "one of {" + ", ".join(self.levels) + "}" if self.levels else "a category label"
+        if self.type in ("number", "integer"):
+            kind = "a whole number" if self.type == "integer" else "a number"
+            low = "" if self.min is None else (f" > {self.min:g}" if self.min_exclusive else f" >= {self.min:g}")
+            high = "" if self.max is None else f" <= {self.max:g}"
+            unit = f" ({self.unit})" if self.unit else ""
+            return f"{kind}{low}{' and' if low and high else ''}{high}{unit}"
+        return "a text value"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a cohort is invalid.
+
+    ``row`` is the 1-based data row (header and ``#`` comment lines not counted); ``None`` for
+    problems of the file or of a whole column.
+    """
+
+    expected: str
+    row: int | None = None
+    field: str | None = None
+    value: Any = None
+    patient_id: str | None = None
+
+    def message(self, *, redact: bool = False) -> str:
+        """Format as ``row 12 (patient P-012), field age: -5 is below ...``.
+
+        With ``redact=True`` the patient identifier and the offending value are left out, so the
+        message can leave the machine (API responses, logs).
+        """
+        where = []
+        if self.row is not None:
+            where.append(f"row {self.row}" + ("" if redact or self.patient_id is None else f" (patient {self.patient_id})"))
+        if self.field is not None:
+            where.append(f"field {self.field}")
+        head = ", ".join(where)
+        value = "" if redact or self.value is None else f"{self.value!r} "
+        body = f"{value}{self.expected}" if value else self.expected
+        return f"{head}: {body}" if head else body
+
+
+class CohortValidationError(ValueError):
+    """Raised once with every problem found in a cohort (the message shows the first 20)."""
+
+    def __init__(self, problems: Sequence[Problem], *, redact: bool = False):
+        self.problems = list(problems)
+        lines = [p.message(redact=redact) for p in self.problems[:_MAX_SHOWN]]
+        more = len(self.problems) - len(lines)
+        text = f"{len(self.problems)} problem(s) in cohort:\n  " + "\n  ".join(lines)
+        if more:
+            text += f"\n  ... and {more} more"
+        super().__init__(text)
+
+
+def _field_from_json(entry: Mapping[str, Any]) -> Field:
+    return Field(
+        name=entry["name"],
+        type=entry["type"],
+        required=entry.get("required", True),
+        role=entry.get("role", "baseline"),
+        unit=entry.get("unit"),
+        description=entry.get("description", ""),
+        levels=tuple(entry.get("levels", ())),
+        min=entry.get("min"),
+        max=entry.get("max"),
+        min_exclusive=entry.get("min_exclusive", False),
+        unique=entry.get("unique", False),
+    )
+
+
+@dataclass(frozen=True)
+class Schema:
+    """A set of fields plus the names of the outcome columns, checked together.
+
+    Parameters
+    ----------
+    fields : tuple of Field
+        The columns a cohort may have.
+    id, time, event, cause : str or None
+        Which columns hold the identifier, the outcome time, the event indicator and the
+        competing event type. ``event`` may be None when ``cause`` is given (then
+        event = cause != censored).
+    censored : str
+        The value of ``cause`` that means no event.
+    """
+
+    fields: tuple[Field, ...]
+    id: str | None = "patient_id"
+    time: str | None = "pfs1_months"
+    event: str | None = "pfs1_event"
+    cause: str | None = "pattern"
+    censored: str = "none"
+    post_progression: tuple[str, ...] = field(default=())
+
+    def __getitem__(self, name: str) -> Field:
+        return self.by_name()[name]
+
+    def by_name(self) -> dict[str, Field]:
+        """Fields keyed by column name."""
+        return {f.name: f for f in self.fields}
+
+    @property
+    def names(self) -> list[str]:
+        """Column names, in dictionary order."""
+        return [f.name for f in self.fields]
+
+    @classmethod
+    def for_columns(
+        cls,
+        *,
+        binary: Iterable[str] = (),
+        categorical: Iterable[str] = (),
+        numeric: Iterable[str] = (),
+        id: str | None = None,
+        time: str | None = None,
+        event: str | None = None,
+        cause: str | None = None,
+        censored: str = "none",
+        time_unit: str | None = None,
+    ) -> "Schema":
+        """Build a schema for a cohort described by a training config.
+
+        Columns that carry a data-dictionary name keep the dictionary's rules; any other
+        column is checked by the kind declared for it (binary: a boolean; categorical: any
+        label; numeric: any finite number). Outcome columns are required; features are too,
+        since a model cannot use a missing covariate.
+        """
+        canonical = data_dictionary().by_name()
+
+        def make(name: str, kind: str, role: str, **extra: Any) -> Field:
+            if name in canonical:
+                return replace(canonical[name], required=True, role=role if role != "baseline" else canonical[name].role)
+            return Field(name=name, type=kind, role=role, **extra)
+
+        fields: dict[str, Field] = {}
+        if id:
+            fields[id] = replace(make(id, "string", "identifier"), required=False, unique=True)
+        if time:
+            fields[time] = make(time, "number", "outcome", min=0.0, min_exclusive=True, unit=time_unit)
+        if event:
+            fields[event] = make(event, "boolean", "outcome")
+        if cause:
+            levels = canonical[cause].levels if cause in canonical else ()
+            fields[cause] = replace(make(cause, "category", "relapse pattern"), levels=levels, required=event is None)
+        for name in binary:
+            fields[name] = make(name, "boolean", "baseline")
+        for name in categorical:
+            fields[name] = make(name, "category", "baseline")
+        for name in numeric:
+            fields[name] = make(name, "number", "baseline")
+        return cls(tuple(fields.values()), id=id, time=time, event=event, cause=cause, censored=censored)
+
+    def check(self, df: pd.DataFrame, *, require_outcome: bool = True, allow_unknown: bool = False) -> pd.DataFrame:
+        """Validate ``df`` and return it with every column converted to its type.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            The cohort as read (strings from CSV, typed values from Parquet or JSON).
+        require_outcome : bool, default=True
+            Whether outcome and post-infusion columns must be present (False when scoring).
+        allow_unknown : bool, default=False
+            Whether columns that are not in the schema are tolerated (they are passed through
+            unchecked, e.g. a registry's own columns carried along in batch scoring).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Booleans as ``bool`` (``boolean`` when an optional column has gaps), numbers as
+            ``float64``, integers as ``int64`` (``Int64`` with gaps), categories and text as
+            ``object``.
+
+        Raises
+        ------
+        CohortValidationError
+            With every problem found: missing or unknown columns, wrong types, out-of-range
+            values, unknown categories, duplicate identifiers and inconsistent outcomes.
+        """
+        from ._checks import check_frame
+
+        return check_frame(self, df, require_outcome=require_outcome, allow_unknown=allow_unknown)
+
+
+@lru_cache(maxsize=1)
+def data_dictionary() -> Schema:
+    """The canonical cohort schema read from ``data/data_dictionary.json``."""
+    spec = _dictionary_json()
+    fields = tuple(_field_from_json(entry) for entry in spec["fields"])
+    post = tuple(f.name for f in fields if f.role == "post-progression")
+    return Schema(fields, post_progression=post)
+
+
+def check_cohort(df: pd.DataFrame, schema: Schema | None = None, **kwargs: Any) -> pd.DataFrame:
+    """Validate a cohort against ``schema`` (default: the data dictionary); see :meth:`Schema.check`."""
+    return (schema or data_dictionary()).check(df, **kwargs)
+
+
+def to_surv(df: pd.DataFrame, time: str = "pfs1_months", event: str = "pfs1_event") -> np.ndarray:
+    """Return the outcome as scikit-survival's structured array of (bool event, float time)."""
+    from sksurv.util import Surv
+
+    return Surv.from_arrays(event=df[event].to_numpy(dtype=bool), time=df[time].to_numpy(dtype=float))

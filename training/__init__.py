@@ -1,0 +1,1 @@
+"""Training: fit, validate, register and describe models from a config."""
