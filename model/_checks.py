@@ -51,7 +51,7 @@ def _convert(spec: Field, text: pd.Series, report: _Collector) -> pd.Series:
         lookup = {**{s: True for s in BOOLEAN_TRUE}, **{s: False for s in BOOLEAN_FALSE}}
         parsed = text.map(lookup)
         bad = present & parsed.isna().to_numpy()
-        report.add_rows(bad, spec.name, text, f"is not one of {{true, false}}")
+        report.add_rows(bad, spec.name, text, "is not one of {true, false}")
         return parsed.astype("boolean")
     if spec.type in ("number", "integer"):
         parsed = pd.to_numeric(text, errors="coerce").astype(float)
@@ -61,7 +61,7 @@ def _convert(spec: Field, text: pd.Series, report: _Collector) -> pd.Series:
         ok = present & ~bad_type
         if spec.type == "integer":
             fractional = ok & (np.floor(values) != values)
-            report.add_rows(fractional, spec.name, text, f"is not a whole number")
+            report.add_rows(fractional, spec.name, text, "is not a whole number")
             ok &= ~fractional
         if spec.min is not None:
             low = ok & ((values <= spec.min) if spec.min_exclusive else (values < spec.min))
@@ -89,7 +89,7 @@ def _finalise(spec: Field, parsed: pd.Series) -> pd.Series:
     return parsed.astype(object)
 
 
-def check_frame(schema: "Schema", df: pd.DataFrame, *, require_outcome: bool, allow_unknown: bool) -> pd.DataFrame:
+def check_frame(schema: Schema, df: pd.DataFrame, *, require_outcome: bool, allow_unknown: bool) -> pd.DataFrame:
     if df.shape[0] == 0:
         raise CohortValidationError([Problem("the cohort is empty: expected at least one data row")])
     specs = schema.by_name()
@@ -134,7 +134,9 @@ def check_frame(schema: "Schema", df: pd.DataFrame, *, require_outcome: bool, al
     return out
 
 
-def _check_outcomes(schema: "Schema", parsed: dict[str, pd.Series], texts: dict[str, pd.Series], report: _Collector) -> None:
+def _check_outcomes(
+    schema: Schema, parsed: dict[str, pd.Series], texts: dict[str, pd.Series], report: _Collector
+) -> None:
     """Cross-field rules: event and cause agree; post-progression data only after a progression."""
     event = parsed.get(schema.event) if schema.event else None
     cause = parsed.get(schema.cause) if schema.cause else None

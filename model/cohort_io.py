@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -89,7 +90,8 @@ def read_cohort(path: str | os.PathLike[str]) -> pd.DataFrame:
             provenance = json.loads(meta) if meta else {}
             df = table.to_pandas()
     except pd.errors.EmptyDataError:
-        raise CohortValidationError([Problem(f"file {path}: the file is empty; expected a header and data rows")]) from None
+        problem = Problem(f"file {path}: the file is empty; expected a header and data rows")
+        raise CohortValidationError([problem]) from None
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise CohortValidationError([Problem(f"file {path}: cannot be read ({exc})")]) from None
     provenance.setdefault("source", "real")
@@ -97,7 +99,17 @@ def read_cohort(path: str | os.PathLike[str]) -> pd.DataFrame:
     return df
 
 
-def write_cohort(df: pd.DataFrame, path: str | os.PathLike[str], *, provenance: Mapping[str, Any] | None = None) -> Path:
+def _with_text_booleans(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.copy()
+    for name in out.columns:
+        if pd.api.types.is_bool_dtype(out[name].dtype):
+            out[name] = out[name].map({True: "true", False: "false"}).astype(object)
+    return out
+
+
+def write_cohort(
+    df: pd.DataFrame, path: str | os.PathLike[str], *, provenance: Mapping[str, Any] | None = None
+) -> Path:
     """Write a cohort atomically (a temporary file renamed into place), with its provenance.
 
     Booleans are written ``true``/``false`` in CSV.
@@ -110,7 +122,7 @@ def write_cohort(df: pd.DataFrame, path: str | os.PathLike[str], *, provenance: 
             with open(tmp, "w", encoding="utf-8", newline="") as handle:
                 if provenance:
                     handle.write(f"# {PROVENANCE_KEY}: {json.dumps(dict(provenance), sort_keys=True)}\n")
-                df.replace({True: "true", False: "false"}).to_csv(handle, index=False, lineterminator="\n")
+                _with_text_booleans(df).to_csv(handle, index=False, lineterminator="\n")
         else:
             import pyarrow as pa
             import pyarrow.parquet as pq

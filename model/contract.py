@@ -9,10 +9,11 @@ other columns are checked by the kind the config declares for them.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -98,7 +99,8 @@ class Problem:
         """
         where = []
         if self.row is not None:
-            where.append(f"row {self.row}" + ("" if redact or self.patient_id is None else f" (patient {self.patient_id})"))
+            patient = "" if redact or self.patient_id is None else f" (patient {self.patient_id})"
+            where.append(f"row {self.row}{patient}")
         if self.field is not None:
             where.append(f"field {self.field}")
         head = ", ".join(where)
@@ -185,7 +187,7 @@ class Schema:
         cause: str | None = None,
         censored: str = "none",
         time_unit: str | None = None,
-    ) -> "Schema":
+    ) -> Schema:
         """Build a schema for a cohort described by a training config.
 
         Columns that carry a data-dictionary name keep the dictionary's rules; any other
@@ -197,7 +199,7 @@ class Schema:
 
         def make(name: str, kind: str, role: str, **extra: Any) -> Field:
             if name in canonical:
-                return replace(canonical[name], required=True, role=role if role != "baseline" else canonical[name].role)
+                return replace(canonical[name], required=True)
             return Field(name=name, type=kind, role=role, **extra)
 
         fields: dict[str, Field] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -43,18 +43,17 @@ def validate(path: Path) -> dict[str, Any]:
         "n": int(len(cohort)),
         "events": int(cohort["pfs1_event"].sum()),
     }
-    if "pattern" in cohort:
-        summary["patterns"] = {str(k): int(v) for k, v in cohort["pattern"].value_counts().sort_index().items()}
-    if "best_response" in cohort:
-        summary["best_response"] = {str(k): int(v) for k, v in cohort["best_response"].value_counts().sort_index().items()}
+    for column in ("best_response", "pattern"):
+        if column in cohort:
+            summary[column] = {str(k): int(v) for k, v in cohort[column].value_counts().sort_index().items()}
     return summary
 
 
 # fmt: off
 @app.command("validate")
 def validate_cli(
-    path: Path = typer.Argument(..., help="Cohort file, CSV or Parquet.", dir_okay=False),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON (for machines)."),
+    path: Annotated[Path, typer.Argument(help="Cohort file, CSV or Parquet.", dir_okay=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON (for machines).")] = False,
 ) -> None:
     # fmt: on
     """Check a cohort file against the data dictionary and report ALL problems at once.
