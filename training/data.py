@@ -1,0 +1,91 @@
+"""Load the cohort a config names, validate it at the boundary and split it into X, y and cause."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cnslrisk.model import Schema, read_cohort, to_surv
+
+from .config import TrainingConfig
+
+__all__ = ["TrainingData", "load_training_data", "cohort_schema"]
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """A validated cohort, ready for fitting.
+
+    Attributes
+    ----------
+    X : pandas.DataFrame
+        The covariate columns, typed.
+    y : numpy.ndarray
+        scikit-survival structured array (bool event, float time).
+    cause : numpy.ndarray or None
+        Competing event type per patient as text (the censored value for censored patients).
+    provenance : dict
+        ``source`` (synthetic or real), ``sha256``, ``n``, ``events``, ``path`` and what the file said about itself.
+    """
+
+    X: pd.DataFrame
+    y: np.ndarray
+    cause: np.ndarray | None
+    provenance: dict[str, Any]
+
+    @property
+    def n(self) -> int:
+        return int(len(self.y))
+
+    @property
+    def events(self) -> int:
+        return int(self.y["event"].sum())
+
+
+def cohort_schema(config: TrainingConfig) -> Schema:
+    """The schema a config implies: its outcome columns plus its covariates by kind."""
+    d, f = config.data, config.features
+    return Schema.for_columns(
+        binary=f.binary, categorical=f.categorical, numeric=f.numeric, id=d.id, time=d.time,
+        event=d.event, cause=d.cause, censored=d.censored, time_unit=d.time_unit,
+    )
+
+
+def load_training_data(config: TrainingConfig) -> TrainingData:
+    """Read and validate the config's cohort; columns the config does not name are ignored.
+
+    Raises
+    ------
+    CohortValidationError
+        With every problem in the cohort (nothing is fitted or logged before this passes).
+    """
+    raw = read_cohort(config.data.path)
+    schema = cohort_schema(config)
+    if config.features.impute:
+        # gaps in covariates are allowed only when imputation is declared; the pipeline fills them
+        optional = set(config.feature_columns)
+        schema = replace(schema, fields=tuple(replace(f, required=f.name not in optional) for f in schema.fields))
+    cohort = schema.check(raw, allow_unknown=True)
+    d = config.data
+    cause = None
+    if d.cause and d.cause in cohort:
+        cause = cohort[d.cause].astype(str).to_numpy()
+    event_column = d.event or "_event"
+    if d.event is None:
+        cohort[event_column] = cause != d.censored
+    y = to_surv(cohort, time=d.time, event=event_column)
+    provenance = {
+        **raw.attrs["provenance"],
+        "sha256": raw.attrs["sha256"],
+        "path": raw.attrs["path"],
+        "n": int(len(y)),
+        "events": int(y["event"].sum()),
+        "time_unit": d.time_unit,
+        "follow_up_max": float(y["time"].max()),
+    }
+    X = cohort[config.feature_columns].reset_index(drop=True)
+    return TrainingData(X=X, y=y, cause=cause, provenance=provenance)
+
