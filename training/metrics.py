@@ -1,0 +1,339 @@
+"""Performance measures of a survival model on one test set, with undefined values kept and explained.
+
+:func:`score_predictions` gives the discrimination and accuracy figures of one validation fold
+(Harrell's C, Uno's C, time-dependent AUC and Brier score at each horizon, integrated Brier score);
+:func:`calibration_slope` and :func:`likelihood_ratio` fit the one-covariate Cox model (Efron ties)
+that the bootstrap optimism correction and the sample-size criteria need.
+
+A metric that cannot be computed in a fold is returned as ``nan`` together with a reason; nothing
+is dropped or filled. scikit-survival's inverse-probability-of-censoring-weighted (IPCW) metrics
+need the censoring distribution of the training data at every test time, so the test outcome is
+administratively censored at the training follow-up (:func:`follow_up_limit`) and the returned
+``note`` says so whenever that changed a test subject.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from sksurv.exceptions import NoComparablePairException
+from sksurv.metrics import (
+    brier_score,
+    concordance_index_censored,
+    concordance_index_ipcw,
+    cumulative_dynamic_auc,
+    integrated_brier_score,
+)
+from sksurv.nonparametric import kaplan_meier_estimator
+
+__all__ = [
+    "horizon_label",
+    "follow_up_limit",
+    "harrell_c",
+    "score_predictions",
+    "calibration_slope",
+    "likelihood_ratio",
+]
+
+_MAX_NEWTON = 50
+
+
+def horizon_label(h: float) -> str:
+    """Write a horizon as the config does (``6``, ``0.5``, ``52``), for names like ``auc_6``."""
+    return f"{float(h):g}"
+
+
+def follow_up_limit(y_train: np.ndarray) -> float:
+    """Largest time at which the training data still identify the censoring distribution.
+
+    This is the largest observed training time, or, when the reverse Kaplan-Meier estimate of
+    the censoring survival G reaches zero earlier, the first time where it does. IPCW weights
+    1 / G(t) exist only before that time.
+
+    Parameters
+    ----------
+    y_train : structured array, shape = (n_samples,)
+        Training outcome (bool event, float time).
+
+    Returns
+    -------
+    tau : float
+        The truncation time.
+    """
+    return _follow_up(y_train)[0]
+
+
+def _follow_up(y_train: np.ndarray) -> tuple[float, bool]:
+    """The truncation time and whether G is still positive at it."""
+    event, time = y_train[y_train.dtype.names[0]], y_train[y_train.dtype.names[1]]
+    times, g = kaplan_meier_estimator(event, time, reverse=True)
+    zero = np.flatnonzero(g <= 0)
+    return (float(times[zero[0]]), False) if zero.size else (float(time.max()), True)
+
+
+def _censor_at(y: np.ndarray, tau: float, inclusive: bool) -> tuple[np.ndarray, int]:
+    """Administratively censor ``y`` at ``tau``; return the new outcome and how many rows changed."""
+    event_name, time_name = y.dtype.names
+    beyond = y[time_name] >= tau if inclusive else y[time_name] > tau
+    if not beyond.any():
+        return y, 0
+    out = y.copy()
+    out[time_name][beyond] = tau
+    out[event_name][beyond] = False
+    return out, int(beyond.sum())
+
+
+def harrell_c(y: np.ndarray, risk: np.ndarray) -> float:
+    """Harrell's concordance index of ``risk`` (higher = earlier event); raises when undefined.
+
+    Parameters
+    ----------
+    y : structured array, shape = (n_samples,)
+        Outcome (bool event, float time).
+    risk : ndarray, shape = (n_samples,)
+        Risk scores.
+
+    Returns
+    -------
+    c : float
+        Harrell's C.
+
+    Raises
+    ------
+    ValueError
+        When all samples are censored or no pair is comparable.
+
+    References
+    ----------
+    .. [1] Harrell FE, Lee KL, Mark DB. Multivariable prognostic models. Stat Med 1996;15:361-387.
+    """
+    event_name, time_name = y.dtype.names
+    try:
+        return float(concordance_index_censored(y[event_name], y[time_name], risk)[0])
+    except NoComparablePairException as exc:
+        raise ValueError("no comparable pairs") from exc
+
+
+def _undefined_reason(exc: Exception) -> str:
+    text = str(exc).strip().rstrip(".")
+    return text[:1].lower() + text[1:]
+
+
+def score_predictions(
+    y_train: np.ndarray,
+    y_test: np.ndarray,
+    risk: np.ndarray,
+    survival: np.ndarray,
+    times: Sequence[float],
+    horizons: Sequence[float],
+) -> dict[str, Any]:
+    """Discrimination and prediction-error metrics of one test set.
+
+    Metrics (names used as keys): ``c_index`` (Harrell's C on ``risk``), ``uno_c`` (Uno's IPCW C
+    truncated at the training follow-up), ``auc_<h>`` (cumulative/dynamic AUC at each horizon h),
+    ``brier_<h>`` (IPCW Brier score at h) and ``ibs`` (integrated Brier score over the columns of
+    ``survival`` from the first to the last horizon, by the trapezoidal rule). The integrated score
+    is undefined unless the whole range lies inside the fold's follow-up, so that it is always
+    taken over the same interval and fold values can be averaged.
+
+    The censoring distribution for the IPCW metrics is the reverse Kaplan-Meier estimate of the
+    training outcome; test times beyond :func:`follow_up_limit` are administratively censored
+    there (no metric at a horizon before that limit changes), and ``note`` says how many.
+
+    Parameters
+    ----------
+    y_train : structured array, shape = (n_train,)
+        Training outcome (bool event, float time).
+    y_test : structured array, shape = (n_test,)
+        Test outcome.
+    risk : ndarray, shape = (n_test,)
+        Risk scores of the test samples (higher = earlier event).
+    survival : ndarray, shape = (n_test, len(times))
+        Predicted survival probabilities of the test samples at ``times``.
+    times : sequence of float
+        Increasing time points of the columns of ``survival``; must contain every horizon.
+    horizons : sequence of float
+        Time points for ``auc_<h>`` and ``brier_<h>``.
+
+    Returns
+    -------
+    scores : dict
+        ``metrics`` (name -> float, ``nan`` when undefined), ``reasons`` (name -> reason for every
+        undefined metric), ``note`` (truncation note, empty when nothing was truncated) and
+        ``truncation`` (the truncation time).
+
+    References
+    ----------
+    .. [1] Uno H, Cai T, Pencina MJ, D'Agostino RB, Wei LJ. On the C-statistics for evaluating overall
+           adequacy of risk prediction procedures with censored survival data. Stat Med 2011;30:1105-1117.
+    .. [2] Uno H, Cai T, Tian L, Wei LJ. Evaluating prediction rules for t-year survivors with censored
+           regression models. J Am Stat Assoc 2007;102:527-537.
+    .. [3] Graf E, Schmoor C, Sauerbrei W, Schumacher M. Assessment and comparison of prognostic
+           classification schemes for survival data. Stat Med 1999;18:2529-2545.
+    """
+    times = np.asarray(times, dtype=float)
+    column = {float(t): j for j, t in enumerate(times)}
+    metrics: dict[str, float] = {}
+    reasons: dict[str, str] = {}
+
+    def record(name: str, precondition: str, compute: Callable[..., Any], *args: Any) -> None:
+        if precondition:
+            metrics[name], reasons[name] = float("nan"), precondition
+            return
+        try:
+            metrics[name] = float(compute(*args))
+        except (ValueError, ZeroDivisionError, FloatingPointError) as exc:
+            metrics[name], reasons[name] = float("nan"), _undefined_reason(exc)
+
+    record("c_index", "", harrell_c, y_test, risk)
+
+    tau, g_positive = _follow_up(y_train)
+    event_name, time_name = y_train.dtype.names
+    y_cut, n_cut = _censor_at(y_test, tau, inclusive=not g_positive)
+    note = (
+        f"ipcw metrics: test follow-up truncated at the training follow-up {tau:g}; "
+        f"{n_cut} test subject(s) censored there"
+        if n_cut
+        else ""
+    )
+    t_test, e_test = y_cut[time_name], y_cut[event_name]
+    no_event = "" if e_test.any() else "all test samples are censored before the training follow-up"
+    record("uno_c", no_event, lambda: concordance_index_ipcw(y_train, y_cut, risk, tau=tau)[0])
+
+    def horizon_problem(h: float) -> str:
+        if h >= tau:
+            return f"horizon {h:g} is not before the training follow-up {tau:g}"
+        if h < t_test.min():
+            return f"horizon {h:g} is before the first test time"
+        if h >= t_test.max():
+            return f"no test subject is followed beyond horizon {h:g}"
+        return ""
+
+    for h in horizons:
+        h = float(h)
+        label, j = horizon_label(h), column[h]
+        problem = horizon_problem(h)
+        auc_problem = problem or ("" if (e_test & (t_test <= h)).any() else f"no test event by horizon {h:g}")
+        record(f"auc_{label}", auc_problem, lambda t: cumulative_dynamic_auc(y_train, y_cut, risk, [t])[0][0], h)
+        record(f"brier_{label}", problem, lambda t, s: brier_score(y_train, y_cut, s, [t])[1][0], h, survival[:, j])
+
+    lo, hi = float(min(horizons)), float(max(horizons))
+    grid = (times >= lo) & (times <= hi)
+    ibs_problem = "needs at least two horizons" if lo == hi else (horizon_problem(lo) or horizon_problem(hi))
+    record("ibs", ibs_problem, integrated_brier_score, y_train, y_cut, survival[:, grid], times[grid])
+    return {"metrics": metrics, "reasons": reasons, "note": note, "truncation": tau}
+
+
+def _efron_setup(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sort by decreasing time and index the risk-set and tie sums each event needs (Efron)."""
+    event_name, time_name = y.dtype.names
+    order = np.argsort(-y[time_name], kind="stable")
+    t, e = y[time_name][order], y[event_name][order]
+    starts = np.r_[0, np.flatnonzero(np.diff(t) != 0) + 1]
+    block = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, t.size]))
+    last = np.r_[starts[1:] - 1, t.size - 1]
+    ev_block = block[e]
+    d = np.bincount(ev_block, minlength=starts.size)
+    # position of each event among the tied events of its time: 0, 1, ..., d - 1
+    rank = np.arange(ev_block.size) - np.searchsorted(ev_block, ev_block)
+    frac = rank / d[ev_block]
+    return order, e, last[ev_block], ev_block, frac
+
+
+def _efron(setup: tuple[np.ndarray, ...], x: np.ndarray, beta: float) -> tuple[float, float, float]:
+    order, e, last_of, ev_block, frac = setup
+    xs = x[order]
+    w = np.exp(beta * xs)
+    sums = [np.cumsum(w * xs**k)[last_of] for k in range(3)]
+    ties = [np.bincount(ev_block, (w * xs**k)[e])[ev_block] for k in range(3)]
+    d0, d1, d2 = (s - frac * t for s, t in zip(sums, ties, strict=True))
+    mean = d1 / d0
+    loglik = beta * xs[e].sum() - np.log(d0).sum()
+    return float(loglik), float(xs[e].sum() - mean.sum()), float((d2 / d0 - mean**2).sum())
+
+
+def _fit_one(y: np.ndarray, x: np.ndarray) -> tuple[float, float, float]:
+    """Newton-Raphson for a one-covariate Cox model; returns (coefficient, loglik at it, loglik at 0)."""
+    x = np.asarray(x, dtype=float)
+    x = x - x.mean()
+    if not y[y.dtype.names[0]].any():
+        raise ValueError("all samples are censored")
+    if np.ptp(x) == 0:
+        raise ValueError("the score is constant")
+    setup = _efron_setup(y)
+    beta = 0.0
+    loglik, score, info = _efron(setup, x, beta)
+    null = loglik
+    for _ in range(_MAX_NEWTON):
+        if info <= 0:
+            raise ValueError("the partial likelihood is flat")
+        step = score / info
+        new = _efron(setup, x, beta + step)
+        while new[0] < loglik - 1e-12 and abs(step) > 1e-12:
+            step /= 2
+            new = _efron(setup, x, beta + step)
+        beta += step
+        loglik, score, info = new
+        if abs(step) < 1e-10 * max(1.0, abs(beta)):
+            return beta, loglik, null
+    raise ValueError("the one-covariate cox fit did not converge (monotone likelihood)")
+
+
+def calibration_slope(y: np.ndarray, score: np.ndarray) -> float:
+    """Calibration slope: coefficient of ``score`` as the only covariate of a Cox model (Efron ties).
+
+    For a Cox model ``score`` is its linear predictor x'b; a slope below 1 means the predictions
+    are too extreme (overfitting). Shifting ``score`` by a constant does not change the slope, so
+    the log cumulative hazard log(-log S(t|x)) = log H0(t) + x'b of a Cox model gives the same slope.
+
+    Parameters
+    ----------
+    y : structured array, shape = (n_samples,)
+        Outcome (bool event, float time).
+    score : ndarray, shape = (n_samples,)
+        The model's linear predictor or log cumulative hazard at a reference time.
+
+    Returns
+    -------
+    slope : float
+        Maximum partial likelihood estimate (Efron's approximation for tied times).
+
+    Raises
+    ------
+    ValueError
+        When all samples are censored, the score is constant or the fit does not converge.
+
+    References
+    ----------
+    .. [1] van Houwelingen JC, Le Cessie S. Predictive value of statistical models. Stat Med 1990;9:1303-1325.
+    .. [2] Harrell FE. Regression Modeling Strategies, 2nd ed. Springer 2015, sections 5.3 and 20.
+    .. [3] Efron B. The efficiency of Cox's likelihood function for censored data. JASA 1977;72:557-565.
+    """
+    return _fit_one(y, score)[0]
+
+
+def likelihood_ratio(y: np.ndarray, linear_predictor: np.ndarray) -> float:
+    """Likelihood-ratio statistic of a fitted Cox model from its linear predictor (Efron ties).
+
+    The partial likelihood depends on the coefficients only through x'b, so
+    LR = 2 (l(b) - l(0)) is twice the log partial likelihood of ``linear_predictor`` with
+    coefficient 1 minus that with coefficient 0.
+
+    Parameters
+    ----------
+    y : structured array, shape = (n_samples,)
+        Outcome (bool event, float time) the model was fitted to.
+    linear_predictor : ndarray, shape = (n_samples,)
+        The fitted model's x'b.
+
+    Returns
+    -------
+    lr : float
+        The likelihood-ratio chi-square statistic.
+    """
+    x = np.asarray(linear_predictor, dtype=float)
+    x = x - x.mean()
+    setup = _efron_setup(y)
+    return 2.0 * (_efron(setup, x, 1.0)[0] - _efron(setup, x, 0.0)[0])
