@@ -1,0 +1,319 @@
+"""Encode a checked cohort's covariates as a numeric matrix: 0/1 binaries, numerics, one-hot categories."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from .contract import data_dictionary
+
+__all__ = ["FeatureEncoder"]
+
+_FORMAT = "cnslrisk.feature-encoder/1"
+_BOOLEAN = {True: 1.0, False: 0.0}  # also maps 1, 0, 1.0, 0.0 (equal hashes)
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-safe Python scalar."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+class FeatureEncoder(TransformerMixin, BaseEstimator):
+    """Turn binary, numeric and categorical covariates into a float matrix for a survival model.
+
+    Output columns, in this order: the binary columns as 0/1; the numeric columns, raw or
+    standardised (``scale=True``, with the training mean and population sd); for each categorical
+    column, one 0/1 column ``<column>_<level>`` per non-reference level. The reference (first)
+    level is the first of the data dictionary's levels seen in training when the column is a
+    dictionary field, else the first of the sorted observed values; ``categories`` fixes the
+    levels (first = reference) instead.
+
+    Missing values are refused with a ValueError naming the column and the number of rows,
+    unless ``impute="median"``: then numeric gaps take the training median and binary or
+    categorical gaps the most frequent training value, learned in :meth:`fit`. A category
+    unseen in training encodes as all-zero dummies (the reference); :meth:`applicability` lists
+    such rows, out-of-range numbers and imputed values.
+
+    Parameters
+    ----------
+    binary : sequence of str, default=()
+        Columns holding booleans (or 0/1).
+    categorical : sequence of str, default=()
+        Columns holding labels.
+    numeric : sequence of str, default=()
+        Columns holding numbers.
+    scale : bool, default=False
+        Standardise numeric columns (needed by penalised models).
+    categories : dict of str to list, default=None
+        Fixed levels per categorical column, reference first.
+    impute : {"median"} or None, default=None
+        Declared imputation of missing values; None refuses them.
+
+    Attributes
+    ----------
+    levels_ : dict of str to list
+        Levels of each categorical column, reference first.
+    mean_, sd_ : dict of str to float
+        Training mean and population standard deviation of each numeric column.
+    min_, max_ : dict of str to float
+        Training range of each numeric column.
+    fill_ : dict of str to object
+        Imputation value of each column (empty when ``impute`` is None).
+    n_features_out_ : int
+        Number of encoded columns.
+    """
+
+    _parameter_constraints: dict = {
+        "binary": [list, tuple],
+        "categorical": [list, tuple],
+        "numeric": [list, tuple],
+        "scale": ["boolean"],
+        "categories": [dict, None],
+        "impute": [StrOptions({"median"}), None],
+    }
+
+    def __init__(
+        self,
+        binary: Sequence[str] = (),
+        categorical: Sequence[str] = (),
+        numeric: Sequence[str] = (),
+        *,
+        scale: bool = False,
+        categories: Mapping[str, Sequence[Any]] | None = None,
+        impute: str | None = None,
+    ):
+        self.binary = binary
+        self.categorical = categorical
+        self.numeric = numeric
+        self.scale = scale
+        self.categories = categories
+        self.impute = impute
+
+    def _columns(self) -> list[str]:
+        return [*self.binary, *self.numeric, *self.categorical]
+
+    def _frame(self, X: Any, where: str) -> pd.DataFrame:
+        if not isinstance(X, pd.DataFrame):
+            raise ValueError(
+                f"FeatureEncoder.{where}: X must be a pandas DataFrame with named columns; got {type(X).__name__}"
+            )
+        absent = [c for c in self._columns() if c not in X.columns]
+        if absent:
+            raise ValueError(f"FeatureEncoder.{where}: field {absent[0]}: column is missing from the input")
+        return X
+
+    def _binary(self, name: str, values: pd.Series) -> np.ndarray:
+        if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+            out = values.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+        else:
+            out = values.map(_BOOLEAN).to_numpy(dtype=float, na_value=np.nan)
+        bad = values.notna().to_numpy() & ~np.isin(out, (0.0, 1.0))
+        if bad.any():
+            raise ValueError(f"field {name}: {int(bad.sum())} row(s) are not one of {{true, false, 0, 1}}")
+        return out
+
+    def _refuse_missing(self, X: pd.DataFrame, where: str) -> None:
+        for name in self._columns():
+            n_missing = int(X[name].isna().sum())
+            if n_missing:
+                raise ValueError(
+                    f"FeatureEncoder.{where}: field {name}: {n_missing} row(s) have a missing value; "
+                    "the model refuses missing covariates (fill them in, or declare impute=\"median\")"
+                )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: pd.DataFrame, y: Any = None) -> FeatureEncoder:
+        """Learn category levels, numeric moments and ranges, and imputation values.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            The checked cohort (other columns are ignored).
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        X = self._frame(X, "fit")
+        if self.impute is None:
+            self._refuse_missing(X, "fit")
+        dictionary = data_dictionary().by_name()
+        fixed = dict(self.categories or {})
+        self.levels_, self.fill_ = {}, {}
+        for name in self.categorical:
+            observed = pd.unique(X[name].dropna())
+            if name in fixed:
+                levels = [_plain(v) for v in fixed[name]]
+                unknown = [v for v in observed if _plain(v) not in levels]
+                if unknown:
+                    raise ValueError(
+                        f"FeatureEncoder.fit: field {name}: {unknown[0]!r} is not one of the declared categories "
+                        f"{levels}"
+                    )
+            else:
+                seen = {_plain(v) for v in observed}
+                known = [v for v in (dictionary[name].levels if name in dictionary else ()) if v in seen]
+                levels = known + sorted(seen - set(known))
+            self.levels_[name] = levels
+            if self.impute:
+                self.fill_[name] = _plain(X[name].dropna().map(_plain).value_counts().index[0])
+        for name in self.binary:
+            values = self._binary(name, X[name])
+            if self.impute:
+                kept = values[~np.isnan(values)]
+                self.fill_[name] = float(np.mean(kept) > 0.5)
+        self.mean_, self.sd_, self.min_, self.max_ = {}, {}, {}, {}
+        for name in self.numeric:
+            values = pd.to_numeric(X[name], errors="raise").to_numpy(dtype=float)
+            kept = values[~np.isnan(values)]
+            if kept.size == 0:
+                raise ValueError(f"FeatureEncoder.fit: field {name}: every value is missing")
+            sd = float(np.std(kept))
+            self.mean_[name], self.sd_[name] = float(np.mean(kept)), sd if sd > 0 else 1.0
+            self.min_[name], self.max_[name] = float(kept.min()), float(kept.max())
+            if self.impute:
+                self.fill_[name] = float(np.median(kept))
+        self.n_features_out_ = len(self.get_feature_names_out())
+        return self
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Encoded column names: binaries, numerics, then ``<column>_<level>`` for non-reference levels.
+
+        Returns
+        -------
+        ndarray of str
+        """
+        check_is_fitted(self, "levels_")
+        dummies = [f"{name}_{level}" for name in self.categorical for level in self.levels_[name][1:]]
+        return np.asarray([*self.binary, *self.numeric, *dummies], dtype=object)
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        """Encode ``X``.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Covariates, with the columns named in fit.
+
+        Returns
+        -------
+        ndarray of float64, shape (n_samples, n_features_out_)
+        """
+        check_is_fitted(self, "levels_")
+        X = self._frame(X, "transform")
+        if self.impute is None:
+            self._refuse_missing(X, "transform")
+        blocks = []
+        for name in self.binary:
+            values = self._binary(name, X[name])
+            blocks.append(np.where(np.isnan(values), self.fill_.get(name, np.nan), values)[:, None])
+        for name in self.numeric:
+            values = pd.to_numeric(X[name], errors="raise").to_numpy(dtype=float)
+            values = np.where(np.isnan(values), self.fill_.get(name, np.nan), values)
+            if self.scale:
+                values = (values - self.mean_[name]) / self.sd_[name]
+            blocks.append(values[:, None])
+        for name in self.categorical:
+            column = X[name].where(X[name].notna(), self.fill_.get(name))
+            codes = pd.Categorical(column, categories=self.levels_[name]).codes
+            blocks.append((codes[:, None] == np.arange(1, len(self.levels_[name]))[None, :]).astype(float))
+        return np.hstack(blocks) if blocks else np.empty((len(X), 0))
+
+    def applicability(self, X: pd.DataFrame) -> list[str]:
+        """Per-row warnings about covariates the model was not trained on.
+
+        Flags a category unseen in training (encoded as the reference level), a numeric value
+        outside the training range, and a value filled in by the declared imputation.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Covariates to be scored.
+
+        Returns
+        -------
+        list of str, length n_samples
+            Warnings of each row joined by ``"; "`` (``""`` when none), e.g.
+            ``"field car_product: 'other' was not seen in training (scored as the reference 'axi-cel')"``.
+        """
+        check_is_fitted(self, "levels_")
+        X = self._frame(X, "applicability")
+        notes: list[list[str]] = [[] for _ in range(len(X))]
+
+        def flag(mask: np.ndarray, text: Any) -> None:
+            for row in np.flatnonzero(mask):
+                notes[row].append(text(row))
+
+        for name in self.categorical:
+            column = X[name]
+            unseen = (column.notna() & ~column.isin(self.levels_[name])).to_numpy()
+            ref = self.levels_[name][0] if self.levels_[name] else None
+            flag(unseen, lambda r, n=name, v=column, ref=ref: (
+                f"field {n}: {_plain(v.iloc[r])!r} was not seen in training (scored as the reference {ref!r})"))
+        for name in self.numeric:
+            values = pd.to_numeric(X[name], errors="coerce").to_numpy(dtype=float)
+            lo, hi = self.min_[name], self.max_[name]
+            with np.errstate(invalid="ignore"):
+                outside = (values < lo) | (values > hi)
+            flag(outside, lambda r, n=name, v=values, lo=lo, hi=hi: (
+                f"field {n}: {v[r]:g} is outside the training range [{lo:g}, {hi:g}]"))
+        for name in self._columns():
+            if name in self.fill_:
+                flag(X[name].isna().to_numpy(), lambda r, n=name: (
+                    f"field {n}: missing, imputed as {self.fill_[n]!r}"))
+        return ["; ".join(row) for row in notes]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-safe parameters and learned state (for :meth:`from_dict`).
+
+        Returns
+        -------
+        dict
+        """
+        check_is_fitted(self, "levels_")
+        return {
+            "format": _FORMAT,
+            "binary": list(self.binary),
+            "categorical": list(self.categorical),
+            "numeric": list(self.numeric),
+            "scale": bool(self.scale),
+            "impute": self.impute,
+            "levels": {k: list(v) for k, v in self.levels_.items()},
+            "mean": self.mean_,
+            "sd": self.sd_,
+            "min": self.min_,
+            "max": self.max_,
+            "fill": self.fill_,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FeatureEncoder:
+        """Rebuild a fitted encoder from :meth:`to_dict` output.
+
+        Parameters
+        ----------
+        d : dict
+            Output of :meth:`to_dict`.
+
+        Returns
+        -------
+        FeatureEncoder
+        """
+        if d.get("format") != _FORMAT:
+            raise ValueError(f"FeatureEncoder.from_dict: format {d.get('format')!r} is not {_FORMAT!r}")
+        encoder = cls(
+            tuple(d["binary"]), tuple(d["categorical"]), tuple(d["numeric"]),
+            scale=d["scale"], categories={k: list(v) for k, v in d["levels"].items()} or None, impute=d["impute"],
+        )
+        encoder.levels_ = {k: list(v) for k, v in d["levels"].items()}
+        for attr in ("mean", "sd", "min", "max", "fill"):
+            setattr(encoder, f"{attr}_", dict(d[attr]))
+        encoder.n_features_out_ = len(encoder.get_feature_names_out())
+        return encoder
