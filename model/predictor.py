@@ -1,0 +1,234 @@
+"""The deployable risk model: a fitted pipeline plus what a prediction must carry with it.
+
+A :class:`RiskModel` turns checked covariates into the public output columns (``risk_score``,
+``risk_group``, ``survival_<h>`` with its 95 % band, ``median_time``, ``warnings``), and stores
+itself as plain files: JSON parameters for Cox-type models (no unpickling on load), and for
+forests a joblib file whose SHA-256 is recorded and verified before it is loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .pipeline import SurvivalPipeline
+
+__all__ = ["RiskModel", "ArtifactIntegrityError", "horizon_label", "RISK_GROUPS", "ARTIFACT_KEY"]
+
+RISK_GROUPS = ("low", "intermediate", "high")
+ARTIFACT_KEY = "risk_model"  # the MLflow artifact folder holding a saved RiskModel
+_PARAMS_FILE = "risk_model.json"
+_PICKLE_FILE = "pipeline.joblib"
+
+
+class ArtifactIntegrityError(ValueError):
+    """A stored model file does not match the SHA-256 recorded when it was written."""
+
+
+def horizon_label(h: float) -> str:
+    """Write a horizon as the config does: 6.0 → ``"6"``, 0.5 → ``"0.5"``."""
+    return f"{h:g}"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _pipeline_to_dict(pipeline: SurvivalPipeline) -> dict[str, Any]:
+    estimator = pipeline.named_steps["model"]
+    return {
+        "encoder": pipeline.named_steps["encode"].to_dict(),
+        "estimator": estimator.to_dict(),
+        "estimator_class": type(estimator).__name__,
+    }
+
+
+def _pipeline_from_dict(params: dict[str, Any]) -> SurvivalPipeline:
+    from .estimators import CoxPH, PenalizedCox
+    from .features import FeatureEncoder
+
+    classes = {"CoxPH": CoxPH, "PenalizedCox": PenalizedCox}
+    estimator = classes[params["estimator_class"]].from_dict(params["estimator"])
+    return SurvivalPipeline([("encode", FeatureEncoder.from_dict(params["encoder"])), ("model", estimator)])
+
+
+@dataclass
+class RiskModel:
+    """A fitted survival pipeline with its horizons, risk-group cut points and provenance.
+
+    Parameters
+    ----------
+    kind : str
+        ``"cox"``, ``"coxnet"`` or ``"rsf"``.
+    pipeline : SurvivalPipeline
+        Fitted; takes the checked covariate columns.
+    features : dict
+        ``binary``, ``categorical``, ``numeric`` column lists and ``id`` (or None).
+    horizons : tuple of float
+        Default prediction horizons, in ``time_unit``.
+    time_grid : ndarray
+        Distinct event times of the training cohort (the grid of the predicted curve).
+    risk_cutpoints : tuple of float
+        Tertiles of the training cohort's risk scores: below the first is ``low``, above the second ``high``.
+    training_km : dict
+        The training cohort's Kaplan–Meier curve (``time``, ``survival``), drawn beside predictions.
+    metadata : dict
+        Provenance (``training_data``: source, n, events, sha256), validation figures and, once
+        registered, ``name``/``version``; carried into every prediction's provenance.
+    """
+
+    kind: str
+    pipeline: SurvivalPipeline
+    features: dict[str, Any]
+    horizons: tuple[float, ...]
+    time_unit: str
+    time_grid: np.ndarray
+    risk_cutpoints: tuple[float, float]
+    training_km: dict[str, list[float]]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def feature_columns(self) -> list[str]:
+        f = self.features
+        return [*f["binary"], *f["categorical"], *f["numeric"]]
+
+    @property
+    def interval_method(self) -> str:
+        """How the 95 % band of S(t|x) is obtained (shown with every prediction)."""
+        if hasattr(self.pipeline, "predict_survival_interval") and self.kind in ("cox", "coxnet"):
+            return "delta method on log(-log S) (Breslow variance, Therneau & Grambsch 2000)"
+        return "none"
+
+    def risk_group(self, risk: np.ndarray) -> np.ndarray:
+        """Map risk scores to ``low`` / ``intermediate`` / ``high`` by the training tertiles."""
+        index = np.searchsorted(np.asarray(self.risk_cutpoints), risk, side="right")
+        return np.asarray(RISK_GROUPS, dtype=object)[index]
+
+    def predict(self, X: pd.DataFrame, horizons: tuple[float, ...] | None = None) -> pd.DataFrame:
+        """Predict the public output columns for checked covariates.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Typed covariates as returned by ``check_cohort(..., require_outcome=False)``; the id
+            column, when present, is carried through first.
+        horizons : tuple of float, optional
+            Override the model's horizons.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per input row, columns as in the public interface.
+        """
+        horizons = tuple(horizons or self.horizons)
+        id_column = self.features.get("id")
+        out: dict[str, Any] = {}
+        if id_column and id_column in X:
+            out[id_column] = X[id_column].to_numpy()
+        covariates = X[self.feature_columns]
+        risk = np.asarray(self.pipeline.predict(covariates), dtype=float)
+        out["risk_score"] = risk
+        out["risk_group"] = self.risk_group(risk)
+        times = np.asarray(horizons, dtype=float)
+        survival = self.pipeline.predict_survival(covariates, times)
+        if self.interval_method != "none":
+            lower, upper = self.pipeline.predict_survival_interval(covariates, times, level=0.95)
+        else:
+            lower = upper = np.full_like(survival, np.nan)
+        for j, h in enumerate(horizons):
+            label = horizon_label(h)
+            out[f"survival_{label}"] = survival[:, j]
+            out[f"survival_{label}_lower"] = lower[:, j]
+            out[f"survival_{label}_upper"] = upper[:, j]
+        out["median_time"] = self.median_time(covariates)
+        out["warnings"] = self.applicability(covariates)
+        return pd.DataFrame(out, index=X.index)
+
+    def survival_curve(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """S(t|x) on the model's time grid: ``(times, survival)`` with survival of shape (n, len(times))."""
+        return self.time_grid, self.pipeline.predict_survival(X[self.feature_columns], self.time_grid)
+
+    def median_time(self, X: pd.DataFrame) -> np.ndarray:
+        """First grid time where S(t|x) ≤ 0.5; NaN when the curve stays above 0.5 (not reached)."""
+        _, survival = self.survival_curve(X)
+        below = survival <= 0.5
+        reached = below.any(axis=1)
+        first = below.argmax(axis=1)
+        return np.where(reached, self.time_grid[first], np.nan)
+
+    def applicability(self, X: pd.DataFrame) -> np.ndarray:
+        """Per-row warnings (``"; "``-joined, empty when none): values outside training ranges, unseen levels."""
+        encoder = self.pipeline.named_steps["encode"]
+        return np.asarray(encoder.applicability(X[self.feature_columns]), dtype=object)
+
+    # -- storage -------------------------------------------------------------------------------------------
+
+    def save(self, directory: str | Path) -> Path:
+        """Write the model to ``directory`` (created); returns the parameters file."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        params: dict[str, Any] = {
+            "format": 1,
+            "kind": self.kind,
+            "features": self.features,
+            "horizons": list(self.horizons),
+            "time_unit": self.time_unit,
+            "time_grid": self.time_grid.tolist(),
+            "risk_cutpoints": list(self.risk_cutpoints),
+            "training_km": self.training_km,
+            "metadata": self.metadata,
+        }
+        if self.kind in ("cox", "coxnet"):
+            params["pipeline"] = _pipeline_to_dict(self.pipeline)
+        else:
+            import joblib
+
+            pickle_path = directory / _PICKLE_FILE
+            joblib.dump(self.pipeline, pickle_path, compress=3)
+            params["pipeline_file"] = {"name": _PICKLE_FILE, "sha256": _sha256(pickle_path)}
+        path = directory / _PARAMS_FILE
+        path.write_text(json.dumps(params, indent=1, allow_nan=True))
+        return path
+
+    @classmethod
+    def load(cls, directory: str | Path) -> RiskModel:
+        """Load a saved model; a pickled pipeline is loaded only if its SHA-256 matches the record.
+
+        Raises
+        ------
+        ArtifactIntegrityError
+            When the pickled pipeline was changed after it was written.
+        """
+        directory = Path(directory)
+        params = json.loads((directory / _PARAMS_FILE).read_text())
+        if "pipeline" in params:
+            pipeline = _pipeline_from_dict(params["pipeline"])
+        else:
+            record = params["pipeline_file"]
+            pickle_path = directory / record["name"]
+            actual = _sha256(pickle_path)
+            if actual != record["sha256"]:
+                raise ArtifactIntegrityError(
+                    f"model file {pickle_path.name}: SHA-256 {actual[:12]}… does not match the recorded "
+                    f"{record['sha256'][:12]}…; the artifact was modified after training and will not be loaded"
+                )
+            import joblib
+
+            pipeline = joblib.load(pickle_path)
+        return cls(
+            kind=params["kind"],
+            pipeline=pipeline,
+            features=params["features"],
+            horizons=tuple(params["horizons"]),
+            time_unit=params["time_unit"],
+            time_grid=np.asarray(params["time_grid"], dtype=float),
+            risk_cutpoints=tuple(params["risk_cutpoints"]),
+            training_km=params["training_km"],
+            metadata=params["metadata"],
+        )

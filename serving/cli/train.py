@@ -1,0 +1,144 @@
+"""``cnslrisk train``, ``cnslrisk promote`` and ``cnslrisk card``: the modeller's commands."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ._app import app, console, user_errors
+
+__all__ = ["train_cli", "promote_cli", "card_cli", "parse_overrides"]
+
+
+def parse_overrides(pairs: list[str]) -> list[tuple[str, Any]]:
+    """``["validation.repeats=2", "models.fit=['cox']"]`` → dotted keys with TOML-typed values."""
+    out = []
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set validation.repeats=2")
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text  # a bare word is a string: --set mlflow.experiment=demo
+        out.append((key.strip(), value))
+    return out
+
+
+def _progress_display(config: Any):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    v = config.validation
+    totals = {"cross-validation": v.folds * v.repeats, "bootstrap": v.bootstrap}
+    display = Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       console=console)
+    tasks: dict[str, Any] = {}
+
+    def advance(stage: str, steps: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = display.add_task(stage, total=totals.get(stage.split(" ", 1)[1], None))
+        display.advance(tasks[stage], steps)
+
+    return display, advance
+
+
+# fmt: off
+@app.command("train")
+def train_cli(
+    config_path: Annotated[Path | None, typer.Option("--config", "-c", help="Training config (TOML). Default: the bundled config on the bundled synthetic example cohort.", dir_okay=False)] = None,  # noqa: E501
+    overrides: Annotated[list[str] | None, typer.Option("--set", help="Override a config key, e.g. --set validation.repeats=2 (repeatable; values are TOML).")] = None,  # noqa: E501
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    # fmt: on
+    """Fit, validate, register and document a CNS-PFS1 model from a config.
+
+    Reads the cohort named by the config, validates it against the data dictionary (nothing is
+    logged when it is invalid), fits each model type in `models.fit` (Cox, penalized Cox, random
+    survival forest), runs repeated cross-validation and bootstrap optimism correction, logs
+    everything to MLflow (`MLFLOW_TRACKING_URI` or `mlflow.tracking_uri`, default a SQLite file in
+    the working directory) and registers the best model as a new version with alias `challenger`
+    (the first version also becomes `champion`). Example: `cnslrisk train --set validation.bootstrap=50`
+    """
+    from cnslrisk.training import load_config, train
+
+    with user_errors():
+        config = load_config(config_path, parse_overrides(overrides or []))
+        display, advance = _progress_display(config)
+        with display:
+            result = train(config, progress=advance)
+    card = result.card
+    if as_json:
+        typer.echo(json.dumps({"run_id": result.run_id, "name": result.name, "version": result.version,
+                               "model_type": result.model_type, "aliases": list(result.aliases),
+                               "metrics": result.metrics}, indent=2))
+        return
+    corrected = card["validation"]["bootstrap"]["corrected"]
+    console.print(f"registered [bold]{result.name}[/] version {result.version} ({result.model_type}), aliases: "
+                  f"{', '.join(result.aliases)}; run {result.run_id}", highlight=False)
+    console.print(f"optimism-corrected C {corrected['c_index']:.3f}, calibration slope "
+                  f"{corrected['calibration_slope']:.3f}; training cohort: {card['training_data']['source']}",
+                  highlight=False)
+    if card["training_data"]["source"] == "synthetic":
+        console.print("[bold yellow]trained on SYNTHETIC data: not for clinical use[/]")
+    if not card["sample_size"]["adequate"]:
+        console.print(f"[yellow]sample size:[/] {card['sample_size']['warning']}", highlight=False)
+
+
+# fmt: off
+@app.command("promote")
+def promote_cli(
+    config_path: Annotated[Path | None, typer.Option("--config", "-c", help="Training config whose [mlflow] and [promotion] tables apply.", dir_okay=False)] = None,  # noqa: E501
+    model_version: Annotated[str | None, typer.Option("--version", help="Version to promote (default: the one with alias challenger).")] = None,  # noqa: E501
+    force: Annotated[bool, typer.Option("--force", help="Promote even if the gate refuses (recorded on the version).")] = False,  # noqa: E501
+) -> None:
+    # fmt: on
+    """Move the registry alias `champion` to the challenger when it passes the gate.
+
+    The gate (config table `[promotion]`): the challenger's optimism-corrected C is no worse than
+    the champion's by more than `c_index_margin`, and its corrected calibration slope lies in
+    `[slope_lower, slope_upper]`. The reason is printed either way and recorded as tags on the
+    version; `--force` overrides and is recorded. Exit code 1 when refused.
+    """
+    from cnslrisk.training import load_config
+    from cnslrisk.training.promote import promote
+    from cnslrisk.training.registry import use_tracking
+
+    with user_errors():
+        config = load_config(config_path)
+        use_tracking(config.tracking_uri(), config.mlflow.experiment)
+        decision = promote(config.mlflow.registered_model, gate=config.promotion, version=model_version, force=force)
+    verdict = "[green]promoted[/]" if decision.promoted else "[red]not promoted[/]"
+    console.print(f"{verdict} {decision.name} version {decision.challenger} (champion before: "
+                  f"{decision.champion_before or 'none'}): ", end="")
+    console.print(decision.reason, markup=False, highlight=False)
+    if not decision.promoted:
+        raise typer.Exit(1)
+
+
+# fmt: off
+@app.command("card")
+def card_cli(
+    model_uri: Annotated[str | None, typer.Argument(help="MLflow model URI (models:/NAME@champion, runs:/…, a path). Default: the registry's champion.")] = None,  # noqa: E501
+    as_json: Annotated[bool, typer.Option("--json", help="Print the card as JSON.")] = False,
+) -> None:
+    # fmt: on
+    """Print a model's card: data provenance, coefficients, validation, sample size, intended use.
+
+    Example: `cnslrisk card models:/cnslrisk-pfs1@champion --json`
+    """
+    from cnslrisk.serving.scoring import load_risk_model, model_card, resolve_model_uri, use_tracking
+    from cnslrisk.training.card import render_markdown
+
+    with user_errors():
+        use_tracking()
+        model, _ = load_risk_model(resolve_model_uri(model_uri))
+        card = model_card(model)
+    if as_json:
+        typer.echo(json.dumps(card, indent=2))
+    else:
+        console.print(render_markdown(card), markup=False, highlight=False)
+

@@ -1,0 +1,207 @@
+"""The model card (TRIPOD+AI items) as JSON and Markdown, built from a training run's results."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from cnslrisk.model.predictor import RiskModel
+
+    from .config import TrainingConfig
+    from .data import TrainingData
+    from .fit import Candidate
+
+__all__ = ["intended_use", "render_markdown", "build_card", "card_files", "coefficients_dict", "NOT_FOR_CLINICAL_USE"]
+
+NOT_FOR_CLINICAL_USE = "NOT FOR CLINICAL USE"
+
+
+def intended_use(source: str) -> str:
+    """The intended-use statement; a model trained on synthetic data says it is not for clinical use."""
+    base = (
+        "Research tool: estimates CNS progression-free survival (CNS-PFS1) after CD19-directed CAR T-cell "
+        "therapy for CNS lymphoma, and the relapse pattern, from covariates known at infusion."
+    )
+    if source == "synthetic":
+        return (
+            f"{NOT_FOR_CLINICAL_USE}: trained on a SYNTHETIC cohort generated to mimic the published statistics "
+            f"of Kaulen et al. 2026; it demonstrates the method and must not inform any clinical decision. {base}"
+        )
+    return (
+        f"{base} Not validated for clinical decisions outside the population and period of its training cohort; "
+        "not for clinical use without external validation."
+    )
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "undefined"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def render_markdown(card: dict[str, Any]) -> str:
+    """Render a model card dict (the JSON form) as Markdown."""
+    model, data = card["model"], card["training_data"]
+    lines = [
+        f"# Model card: {model.get('name', 'cnslrisk')} version {model.get('version', '?')} ({model['type']})",
+        "",
+    ]
+    if data["source"] == "synthetic":
+        lines += [f"> **{NOT_FOR_CLINICAL_USE}** — trained on synthetic data.", ""]
+    lines += ["## Intended use", "", card["intended_use"], "", "## Training data", ""]
+    lines += [f"- {key}: {_fmt(data.get(key))}" for key in ("source", "n", "events", "time_unit", "sha256")]
+    lines += ["", "## Predictors and coding", ""]
+    lines += [f"- `{p['name']}` ({p['kind']}): {p['coding']}" for p in card.get("predictors", [])]
+    lines += ["", f"Missing data: {card.get('missing_data', 'not stated')}", ""]
+    lines += ["## Model", "", f"Type: {model['type']}; hyperparameters: {model.get('hyperparameters', {})}", ""]
+    coefficients = card.get("coefficients") or {}
+    if coefficients:
+        lines += ["| term | coef | HR | 95% CI | p |", "|---|---|---|---|---|"]
+        for term, c in coefficients.items():
+            ci = f"{_fmt(c.get('ci_lower'), 2)}–{_fmt(c.get('ci_upper'), 2)}"
+            lines.append(f"| {term} | {_fmt(c['coef'])} | {_fmt(c['hr'], 2)} | {ci} | {_fmt(c.get('p'))} |")
+        lines.append("")
+    validation = card.get("validation", {})
+    boot = validation.get("bootstrap", {})
+    if boot:
+        lines += ["## Performance (Harrell bootstrap optimism correction)", "",
+                  f"Resamples: {boot.get('resamples')}", "", "| metric | apparent | optimism | corrected |",
+                  "|---|---|---|---|"]
+        for metric in boot.get("apparent", {}):
+            lines.append(f"| {metric} | {_fmt(boot['apparent'][metric])} | {_fmt(boot['optimism'].get(metric))} | "
+                         f"{_fmt(boot['corrected'].get(metric))} |")
+        lines.append("")
+    cv = validation.get("cv", {})
+    if cv:
+        lines += ["## Repeated cross-validation", "", "| metric | mean | sd | folds defined |", "|---|---|---|---|"]
+        for metric, s in cv.items():
+            lines.append(f"| {metric} | {_fmt(s.get('mean'))} | {_fmt(s.get('sd'))} | {s.get('n_defined', '')} |")
+        lines.append("")
+    for note in validation.get("notes", []):
+        lines.append(f"- {note}")
+    size = card.get("sample_size", {})
+    if size:
+        lines += ["", "## Sample size", "",
+                  f"Events per candidate parameter: {_fmt(size.get('events_per_parameter'), 1)}; "
+                  f"Riley minimum n: {size.get('riley_minimum_n')}; adequate: {size.get('adequate')}"]
+        if size.get("warning"):
+            lines += ["", f"**Warning:** {size['warning']}"]
+    limitations = card.get("limitations", [])
+    if limitations:
+        lines += ["", "## Limitations", ""] + [f"- {item}" for item in limitations]
+    return "\n".join(lines) + "\n"
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe numbers: NaN and infinities become None."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def coefficients_dict(table: pd.DataFrame | None, model: Any) -> dict[str, dict[str, float]]:
+    """Coefficients keyed by term (interface names): coef, hr, and for Cox se, ci_lower, ci_upper, p."""
+    if table is not None:
+        return {
+            term: {"coef": row["coef"], "se": row["se(coef)"], "hr": row["exp(coef)"],
+                   "ci_lower": row["exp(coef) lower 95%"], "ci_upper": row["exp(coef) upper 95%"], "p": row["p"]}
+            for term, row in table.iterrows()
+        }
+    estimator = model.named_steps["model"]
+    if not hasattr(estimator, "coef_"):
+        return {}
+    names = model.named_steps["encode"].get_feature_names_out()
+    return {term: {"coef": float(c), "hr": float(np.exp(c))} for term, c in zip(names, estimator.coef_, strict=True)}
+
+
+def _predictors(config: TrainingConfig, model: RiskModel) -> list[dict[str, str]]:
+    encoder = model.pipeline.named_steps["encode"]
+    out = [{"name": n, "kind": "binary", "coding": "1 = true, 0 = false"} for n in config.features.binary]
+    for name in config.features.categorical:
+        levels = list(encoder.levels_[name])
+        out.append({"name": name, "kind": "categorical",
+                    "coding": f"reference {levels[0]!r}; indicators for {levels[1:]}" if levels else "no levels"})
+    scaled = model.kind == "coxnet"
+    out += [{"name": n, "kind": "numeric", "coding": "standardised (training mean/sd)" if scaled else "per unit"}
+            for n in config.features.numeric]
+    return out
+
+
+def build_card(
+    chosen: Candidate,
+    candidates: dict[str, Candidate],
+    config: TrainingConfig,
+    data: TrainingData,
+    model: RiskModel,
+    *,
+    sample_size: dict[str, Any],
+    calibration: dict[str, Any],
+    extras: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Assemble the model card (keys of the public interface, plus TRIPOD+AI items)."""
+    source = data.provenance["source"]
+    estimator = chosen.pipeline.named_steps["model"]
+    hyper = {k: v for k, v in estimator.get_params(deep=False).items() if isinstance(v, (int, float, str, type(None)))}
+    for attribute in ("alpha_", "best_params_"):
+        if hasattr(estimator, attribute):
+            hyper[f"chosen {attribute.rstrip('_')}"] = getattr(estimator, attribute)
+    limitations = [
+        f"Developed on {data.n} patients with {data.events} events; estimates are imprecise (see sample_size).",
+        "Predictions are valid only for patients like the training cohort (see each prediction's warnings).",
+        "Hazard ratios are associations, not causal effects.",
+    ]
+    if source == "synthetic":
+        limitations.insert(0, "The training cohort is SYNTHETIC: figures describe the generator, not real patients.")
+    card = {
+        "model": {"name": config.mlflow.registered_model, "version": None, "type": chosen.kind,
+                  "hyperparameters": hyper, "time_unit": config.data.time_unit,
+                  "horizons": list(config.validation.horizons),
+                  "interval_method": model.interval_method},
+        "training_data": {k: data.provenance.get(k) for k in ("source", "n", "events", "sha256", "time_unit")}
+        | {"follow_up_max": data.provenance.get("follow_up_max")},
+        "intended_use": intended_use(source),
+        "predictors": _predictors(config, model),
+        "missing_data": ("imputed inside the pipeline (numeric: training median; categorical: most frequent level); "
+                         "imputed values are flagged in each prediction's warnings") if config.features.impute
+        else "complete cases required: missing covariates are refused with an error naming the field and row",
+        "coefficients": coefficients_dict(extras.get("coefficient_table") if extras else None, chosen.pipeline),
+        "validation": {
+            "cv": chosen.cv.to_dict(),
+            "cv_sd_definition": chosen.cv.sd_definition,
+            "bootstrap": chosen.optimism.to_dict(),
+            "calibration": calibration,
+            "notes": list(chosen.cv.notes["note"].drop_duplicates()) if len(chosen.cv.notes) else [],
+        },
+        "sample_size": sample_size,
+        "candidates": {kind: {"corrected_c_index": c.corrected_c,
+                              "apparent_c_index": c.optimism.apparent.get("c_index"),
+                              "corrected_calibration_slope": c.optimism.corrected.get("calibration_slope"),
+                              "seconds": c.seconds}
+                       for kind, c in candidates.items()},
+        "selection": "the model type named in models.fit" if len(candidates) == 1 else
+        "best optimism-corrected Harrell C; differences under 0.005 go to the simpler model (cox < coxnet < rsf)",
+        "limitations": limitations,
+    }
+    if extras:
+        card.update({k: v for k, v in extras.items() if k != "coefficient_table"})
+    return _plain(card)
+
+
+def card_files(card: dict[str, Any]) -> dict[str, str]:
+    """The card as the two files logged beside the model."""
+    return {"model_card.json": json.dumps(card, indent=2), "model_card.md": render_markdown(card)}
