@@ -17,10 +17,10 @@ import pandas as pd
 from cnslrisk.model.predictor import RiskModel
 
 from . import registry
+from .card import build_card, card_files
 from .config import TrainingConfig, load_config
 from .data import TrainingData, load_training_data
 from .fit import Candidate, choose, fit_candidate, risk_cutpoints, training_km
-from .card import build_card, card_files
 
 __all__ = ["TrainResult", "train", "synthetic_example"]
 
