@@ -166,11 +166,12 @@ def _progression(v: dict[str, Any], rng: np.random.Generator, c: dict[str, Any],
     pattern[event] = np.array(cal.PATTERNS, dtype=object)[pattern_sampler(prob, rng)]
     t2 = rng.standard_exponential(k) * v["median_pfs2_months"] / math.log(2.0)
     follow_up = c["_follow_up_after"][event]
-    empty = np.full(n, None, dtype=object)
-    c.update(pattern=pattern, bcell_aplasia=empty.copy(), pfs2_event=empty.copy(), salvage=empty.copy(),
+    aplasia, second = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    aplasia[event] = rng.random(k) < v["bcell_aplasia_probability"]
+    second[event] = t2 < follow_up
+    c.update(pattern=pattern, bcell_aplasia=pd.arrays.BooleanArray(aplasia, ~event),
+             pfs2_event=pd.arrays.BooleanArray(second, ~event), salvage=np.full(n, None, dtype=object),
              pfs2_months=np.full(n, np.nan))
-    c["bcell_aplasia"][event] = (rng.random(k) < v["bcell_aplasia_probability"]).tolist()  # Python bools
-    c["pfs2_event"][event] = (t2 < follow_up).tolist()
     c["pfs2_months"][event] = _months(np.minimum(t2, follow_up))
     c["salvage"][event] = _levels(rng, v["salvage_probabilities"], k)
 
@@ -202,7 +203,7 @@ def iter_cohort(n: int, seed: int = 0, chunk_size: int = CHUNK_SIZE) -> Iterator
     ------
     pandas.DataFrame
         Canonical columns in data-dictionary order, typed: numbers float64, integers int64,
-        booleans bool (post-progression booleans object with None), categories object.
+        booleans bool (post-progression booleans nullable ``boolean``), categories object.
     """
     _check_positive_int(n, "n", "iter_cohort")
     _check_positive_int(chunk_size, "chunk_size", "iter_cohort")
