@@ -248,9 +248,7 @@ def _final_step(est: Any) -> Any:
             return est
 
 
-def _slope_score(est: Any, X: pd.DataFrame, linear: bool, t_ref: float) -> np.ndarray:
-    if linear:
-        return np.asarray(est.predict(X), dtype=float)
+def _log_cumulative_hazard(est: Any, X: pd.DataFrame, t_ref: float) -> np.ndarray:
     s = np.asarray(est.predict_survival(X, [t_ref]), dtype=float)[:, 0]
     if ((s <= 0) | (s >= 1)).any():
         raise ValueError(f"predicted survival of 0 or 1 at the reference time {t_ref:g}")
@@ -261,10 +259,15 @@ _BOOT_METRICS = ("c_index", "calibration_slope")
 
 
 def _scores(est: Any, X: pd.DataFrame, y: np.ndarray, linear: bool, t_ref: float) -> dict[str, Any]:
+    """Harrell's C and the calibration slope of a fitted model on (X, y); a failure becomes its reason."""
+    try:
+        risk = np.asarray(est.predict(X), dtype=float)
+    except Exception as exc:  # noqa: BLE001 - recorded as a failed resample
+        return dict.fromkeys(_BOOT_METRICS, _failure(exc))
     out: dict[str, Any] = {}
     for name, fn in (
-        ("c_index", lambda: harrell_c(y, np.asarray(est.predict(X), dtype=float))),
-        ("calibration_slope", lambda: calibration_slope(y, _slope_score(est, X, linear, t_ref))),
+        ("c_index", lambda: harrell_c(y, risk)),
+        ("calibration_slope", lambda: calibration_slope(y, risk if linear else _log_cumulative_hazard(est, X, t_ref))),
     ):
         try:
             out[name] = fn()

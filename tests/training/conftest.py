@@ -8,6 +8,7 @@ adapter around scikit-survival's ``CoxPHSurvivalAnalysis`` with the same interfa
 from __future__ import annotations
 
 from collections import namedtuple
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -69,7 +70,7 @@ def simulate_cohort(n: int = 60, seed: int = 0, *, base_hazard: float = 0.05, ce
     t_event = rng.exponential(1 / (base_hazard * np.exp(lp.to_numpy())))
     t_cens = rng.uniform(1, censor_max, n)
     time = np.round(np.minimum(t_event, t_cens), 1) + 0.1
-    return Cohort(X.astype(float), Surv.from_arrays(t_event <= t_cens, time))
+    return Cohort(X, Surv.from_arrays(t_event <= t_cens, time))
 
 
 def _project_factory():
@@ -77,7 +78,7 @@ def _project_factory():
         from cnslrisk.model.pipeline import make_pipeline
     except ImportError:
         return None
-    return lambda: make_pipeline("cox")
+    return partial(make_pipeline, "cox", binary=("pce", "lmd"), numeric=("age",))
 
 
 @pytest.fixture(scope="session")
