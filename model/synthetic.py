@@ -47,6 +47,7 @@ __all__ = [
     "write_example_cohort",
     "load_parameters",
     "parameters_sha256",
+    "synthetic_provenance",
     "solve_parameters",
 ]
 
@@ -199,17 +200,25 @@ def iter_cohort(n: int, seed: int = 0, chunk_size: int = CHUNK_SIZE) -> Iterator
     chunk_size : int, default=CHUNK_SIZE
         Rows per chunk; part of the draw's identity (another chunk size gives another cohort).
 
-    Yields
+    Returns
+    -------
+    iterator of pandas.DataFrame
+        Chunks with canonical columns in data-dictionary order, typed: numbers float64, integers
+        int64, booleans bool (post-progression booleans nullable ``boolean``), categories object.
+
+    Raises
     ------
-    pandas.DataFrame
-        Canonical columns in data-dictionary order, typed: numbers float64, integers int64,
-        booleans bool (post-progression booleans nullable ``boolean``), categories object.
+    ValueError
+        When ``n`` or ``chunk_size`` is not a positive int or ``seed`` is negative (checked at the call).
     """
     _check_positive_int(n, "n", "iter_cohort")
     _check_positive_int(chunk_size, "chunk_size", "iter_cohort")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"parameter seed of iter_cohort must be an int in [0, inf); got {seed!r}")
-    v = _values()
+    return _chunks(_values(), n, seed, chunk_size)
+
+
+def _chunks(v: dict[str, Any], n: int, seed: int, chunk_size: int) -> Iterator[pd.DataFrame]:
     width = max(3, len(str(n)))
     for i, child in enumerate(np.random.SeedSequence(seed).spawn(math.ceil(n / chunk_size))):
         rng = np.random.default_rng(child)
@@ -228,11 +237,12 @@ def generate_cohort(n: int, seed: int = 0, chunk_size: int = CHUNK_SIZE) -> pd.D
         One row per patient, canonical columns; ``attrs["provenance"]`` marks it synthetic.
     """
     df = pd.concat(list(iter_cohort(n, seed, chunk_size)), ignore_index=True)
-    df.attrs["provenance"] = _provenance(n, seed)
+    df.attrs["provenance"] = synthetic_provenance(n, seed)
     return df
 
 
-def _provenance(n: int, seed: int, **extra: Any) -> dict[str, Any]:
+def synthetic_provenance(n: int, seed: int, **extra: Any) -> dict[str, Any]:
+    """The provenance written into a synthetic cohort file (source, generator, seed, n, parameter hash, extras)."""
     return {"source": "synthetic", "generator": _GENERATOR, "seed": int(seed), "n": int(n),
             "parameters_sha256": parameters_sha256(), **extra}
 
@@ -259,11 +269,11 @@ def write_synthetic_cohort(path: str | os.PathLike[str], n: int, seed: int = 0, 
     """
     path = Path(path)
     if cohort_format(path) == "csv":
-        return write_cohort(generate_cohort(n, seed, chunk_size), path, provenance=_provenance(n, seed))
+        return write_cohort(generate_cohort(n, seed, chunk_size), path, provenance=synthetic_provenance(n, seed))
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = _arrow_schema().with_metadata({PROVENANCE_KEY: json.dumps(_provenance(n, seed), sort_keys=True)})
+    schema = _arrow_schema().with_metadata({PROVENANCE_KEY: json.dumps(synthetic_provenance(n, seed), sort_keys=True)})
     tmp = path.with_name(f".{path.name}.partial")
     try:
         with pq.ParquetWriter(tmp, schema) as writer:
@@ -343,8 +353,9 @@ def make_example_cohort(max_seeds: int = 100_000) -> pd.DataFrame:
         _progression(v, rng, c, _exact_sampler(pattern_counts))
         df = _frame(c, 1, 3)
         if _meets_criteria(df):
-            df.attrs["provenance"] = _provenance(crit["n"], seed, example=True, seed_search="first seed from 0 "
-                                                 "meeting criteria", criteria=crit)
+            search = "first seed from 0 meeting the criteria"
+            df.attrs["provenance"] = synthetic_provenance(crit["n"], seed, example=True, seed_search=search,
+                                                          criteria=crit)
             return df
     raise RuntimeError(f"make_example_cohort: no seed below {max_seeds} meets the example criteria")
 
