@@ -43,6 +43,7 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         Seed of the fold shuffle and of the forest.
     n_jobs : int or None, default=None
         Grid points x folds fitted in parallel; the final forest builds its trees in parallel.
+        Predictions run serially so they are bit-for-bit reproducible.
     max_depth : int or None, default=None
         Maximum tree depth.
 
@@ -119,7 +120,9 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         ).fit(X, y)
         self.best_params_ = search.best_params_
         self.cv_results_ = search.cv_results_
-        self.estimator_ = forest.set_params(**self.best_params_, n_jobs=self.n_jobs).fit(X, y)
+        forest.set_params(**self.best_params_, n_jobs=self.n_jobs).fit(X, y)
+        # predict serially: threads would add the trees' curves in a varying order (last-bit differences)
+        self.estimator_ = forest.set_params(n_jobs=None)
         self.unique_times_ = self.estimator_.unique_times_
         return self
 
