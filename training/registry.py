@@ -89,7 +89,6 @@ def log_risk_model(
         Written beside the model parameters (the model card as Markdown and JSON).
     """
     import mlflow
-    from mlflow.models import infer_signature
 
     # the pyfunc is logged as code by path (models from code): nothing is imported from serving here
     entry = Path(str(resources.files("cnslrisk.serving").joinpath("pyfunc_entry.py")))
@@ -98,7 +97,7 @@ def log_risk_model(
         model.save(model_dir)
         for name, text in (extra_files or {}).items():
             (model_dir / name).write_text(text)
-        signature = infer_signature(input_example, model.predict(input_example))
+        signature = _signature(model, input_example)
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=str(entry),
@@ -111,6 +110,22 @@ def log_risk_model(
     registered = info.registered_model_version
     return ModelRef(name=registered_name, version=str(registered), model_uri=f"models:/{registered_name}/{registered}",
                     run_id=info.run_id)
+
+
+def _signature(model: RiskModel, input_example: pd.DataFrame) -> Any:
+    """Input columns named but typed ``Any``: the project's own validator checks types and ranges.
+
+    MLflow's type enforcement would refuse, e.g., an integer ECOG for a double column, and its error
+    message quotes the input rows, which must never reach a remote caller.
+    """
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types.schema import AnyType, ColSpec, Schema
+
+    columns = [ColSpec(AnyType(), name) for name in model.feature_columns]
+    if model.features.get("id"):
+        columns.insert(0, ColSpec(AnyType(), model.features["id"], required=False))
+    inferred = infer_signature(input_example, model.predict(input_example), params={"horizons": list(model.horizons)})
+    return ModelSignature(inputs=Schema(columns), outputs=inferred.outputs, params=inferred.params)
 
 
 def tag_version(ref: ModelRef, card: Mapping[str, Any]) -> None:

@@ -28,6 +28,10 @@ app = typer.Typer(
 @app.callback()
 def _root() -> None:
     """Predict CD19-CAR T-cell failure in CNS lymphoma (CNS-PFS1, risk group, relapse pattern)."""
+    import logging
+
+    # MLflow's INFO lines (database migrations, registrations) drown the command's own output
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
 console = Console()
 err_console = Console(stderr=True)
 

@@ -1,0 +1,195 @@
+"""`train` end to end against a real MLflow SQLite store and registry."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from cnslrisk.model import CohortValidationError, write_cohort
+from cnslrisk.model.synthetic import generate_cohort
+from cnslrisk.training import ConfigError, load_config, train
+from cnslrisk.training.config import PromotionConfig
+from cnslrisk.training.promote import promote
+
+CONFIG = """
+seed = 0
+n_jobs = 1
+
+[data]
+path = "{path}"
+time_unit = "months"
+
+[features]
+binary = ["pce", "lmd", "steroids"]
+categorical = ["cnsl_type"]
+numeric = ["age", "ecog"]
+
+[models]
+fit = {fit}
+rsf_trees = 20
+
+[validation]
+folds = 3
+repeats = 2
+bootstrap = 10
+horizons = [3, 6, 12]
+
+[mlflow]
+tracking_uri = "sqlite:///{db}"
+experiment = "test"
+registered_model = "test-pfs1"
+"""
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    write_cohort(generate_cohort(60, seed=1), tmp_path / "cohort.csv", provenance={"source": "synthetic"})
+    return tmp_path
+
+
+def write_config(directory, fit=("cox",), db="mlflow.db", path="cohort.csv"):
+    config = directory / f"train-{db}.toml"
+    config.write_text(CONFIG.format(path=path, fit=json.dumps(list(fit)), db=directory / db))
+    return config
+
+
+def test_train_registers_a_documented_pyfunc(workdir):
+    result = train(write_config(workdir))
+    assert (result.name, result.version, result.model_type) == ("test-pfs1", "1", "cox")
+    assert set(result.aliases) == {"challenger", "champion"}
+    card = result.card
+    assert card["training_data"]["source"] == "synthetic" and card["training_data"]["n"] == 60
+    assert card["intended_use"].startswith("NOT FOR CLINICAL USE")
+    for term in ("pce", "lmd"):
+        c = card["coefficients"][term]
+        assert c["ci_lower"] < c["hr"] < c["ci_upper"] and 0 <= c["p"] <= 1
+        assert c["hr"] == pytest.approx(np.exp(c["coef"]))
+    boot = card["validation"]["bootstrap"]
+    assert boot["resamples"] == 10
+    assert boot["apparent"]["calibration_slope"] == pytest.approx(1.0, abs=1e-6)
+    assert boot["corrected"]["c_index"] == pytest.approx(boot["apparent"]["c_index"] - boot["optimism"]["c_index"])
+
+    client = MlflowClient()
+    run = client.get_run(result.run_id)
+    assert run.data.tags["cnslrisk.source"] == "synthetic"
+    assert run.data.params["cohort.n"] == "60"
+    assert "cox.corrected.c_index" in run.data.metrics
+    version = client.get_model_version("test-pfs1", "1")
+    assert float(version.tags["validation.corrected_c_index"]) == pytest.approx(boot["corrected"]["c_index"])
+
+    model = mlflow.pyfunc.load_model("models:/test-pfs1@champion")
+    patients = generate_cohort(4, seed=9)
+    out = model.predict(patients)
+    expected = ["patient_id", "risk_score", "risk_group"] + [
+        f"survival_{h}{s}" for h in (3, 6, 12) for s in ("", "_lower", "_upper")] + ["median_time", "warnings"]
+    assert list(out.columns) == expected
+    assert (out["survival_3_lower"] <= out["survival_3"]).all() and (out["survival_3"] <= out["survival_3_upper"]).all()
+    assert (np.diff(out[["survival_3", "survival_6", "survival_12"]].to_numpy(), axis=1) <= 0).all()
+
+
+def test_input_example_is_synthetic(workdir):
+    result = train(write_config(workdir))
+    local = mlflow.artifacts.download_artifacts(f"models:/{result.name}/{result.version}")
+    example = json.loads(open(f"{local}/input_example.json").read())
+    text = json.dumps(example)
+    training_ids = set(generate_cohort(60, seed=1)["patient_id"])
+    assert not any(pid in text for pid in training_ids)
+    assert "EXAMPLE-001" in text
+
+
+def test_same_config_and_seed_give_identical_results(workdir):
+    first = train(write_config(workdir, db="a.db"))
+    second = train(write_config(workdir, db="b.db"))
+    assert first.card["coefficients"] == second.card["coefficients"]
+    timing = [k for k in first.metrics if ".seconds." in k]
+    strip = lambda m: {k: v for k, v in m.items() if k not in timing}  # noqa: E731
+    assert strip(first.metrics) == strip(second.metrics)
+
+
+def test_all_three_models_and_the_choice(workdir):
+    result = train(write_config(workdir, fit=("cox", "coxnet", "rsf")))
+    candidates = result.card["candidates"]
+    assert set(candidates) == {"cox", "coxnet", "rsf"}
+    best = max(c["corrected_c_index"] for c in candidates.values())
+    assert candidates[result.model_type]["corrected_c_index"] >= best - 0.005
+    for kind in ("cox", "coxnet", "rsf"):
+        assert f"{kind}.corrected.c_index" in result.metrics
+
+
+def test_bad_cohort_stops_before_any_run(workdir):
+    df = generate_cohort(60, seed=1)
+    df.loc[3, "age"] = 7
+    write_cohort(df, workdir / "bad.csv")
+    with pytest.raises(CohortValidationError, match=r"row 4 \(patient SYN-004\), field age: '7' is below"):
+        train(write_config(workdir, path="bad.csv"))
+    assert not (workdir / "mlflow.db").exists()
+
+
+def test_bad_config_stops_before_any_run(workdir):
+    with pytest.raises(ConfigError, match="unknown config key models.trees"):
+        train(write_config(workdir), overrides={"models.trees": 5})
+    assert not (workdir / "mlflow.db").exists()
+
+
+def test_public_dataset_with_other_names_and_days(tmp_path, monkeypatch):
+    """scikit-survival's Veterans' lung cancer trial: time in days, its own column names."""
+    from sksurv.datasets import load_veterans_lung_cancer
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    X, y = load_veterans_lung_cancer()
+    cohort = X.assign(Status=y["Status"], Survival_in_days=y["Survival_in_days"], Prior_therapy=X["Prior_therapy"] == "yes")
+    cohort.to_csv(tmp_path / "veterans.csv", index=False)
+    (tmp_path / "veterans.toml").write_text(f"""
+[data]
+path = "veterans.csv"
+id = ""
+time = "Survival_in_days"
+event = "Status"
+time_unit = "days"
+[features]
+binary = ["Prior_therapy"]
+categorical = ["Celltype", "Treatment"]
+numeric = ["Age_in_years", "Karnofsky_score"]
+[models]
+fit = ["cox"]
+[validation]
+folds = 3
+repeats = 1
+bootstrap = 5
+horizons = [90, 180, 365]
+[mlflow]
+tracking_uri = "sqlite:///{tmp_path}/vet.db"
+registered_model = "veterans"
+""")
+    result = train(tmp_path / "veterans.toml")
+    card = result.card
+    assert card["training_data"]["source"] == "real" and card["training_data"]["time_unit"] == "days"
+    assert card["training_data"]["n"] == 137 and card["training_data"]["events"] == int(y["Status"].sum())
+    assert {"Karnofsky_score", "Celltype_large", "Treatment_test"} <= set(card["coefficients"])
+    # Karnofsky performance is the strongest known predictor in this trial: higher score, lower hazard
+    assert card["coefficients"]["Karnofsky_score"]["ci_upper"] < 1
+    out = mlflow.pyfunc.load_model("models:/veterans@champion").predict(X.head(3))
+    assert {"survival_90", "survival_180", "survival_365"} <= set(out.columns)
+
+
+def test_promotion_gate_and_force(workdir):
+    config = load_config(write_config(workdir))
+    train(config)
+    second = train(config, overrides={"seed": 1})
+    assert second.version == "2" and second.aliases == ("challenger",)
+    strict = PromotionConfig(c_index_margin=0.0, slope_lower=5.0, slope_upper=6.0)
+    refused = promote("test-pfs1", gate=strict)
+    assert not refused.promoted and "outside [5, 6]" in refused.reason
+    client = MlflowClient()
+    assert client.get_model_version_by_alias("test-pfs1", "champion").version == "1"
+    forced = promote("test-pfs1", gate=strict, force=True)
+    assert forced.promoted and forced.reason.startswith("FORCED")
+    assert client.get_model_version_by_alias("test-pfs1", "champion").version == "2"
+    assert client.get_model_version("test-pfs1", "2").tags["promotion.forced"] == "true"
