@@ -93,7 +93,7 @@ ASSUMED: dict[str, dict[str, Any]] = {
     "accrual_months": _entry(84.0, "infusions uniform over 2018-01 .. 2024-12 (study period 2018-2024)"),
     "cutoff_months": _entry(90.0, "data cut-off 2025-06-30, months after 2018-01-01"),
     "loss_rate_per_month": _entry(-math.log(0.95) / 12.0, "random loss to follow-up, 5 % per year"),
-    "pattern_log_or_cr": _entry([1.0, 2.5], "log odds ratios (local and distant, distant vs local) after CR vs "
+    "pattern_log_or_cr": _entry([1.0, 3.0], "log odds ratios (local and distant, distant vs local) after CR vs "
                                             "refractory; abstract: distant relapse typically after CR"),
     "pattern_log_or_pr": _entry([0.5, 1.0], "as above after PR: between CR and refractory"),
     "pattern_log_or_lmd": _entry([0.5, 1.0], "leptomeningeal disease seeds distant sites; size not given"),
