@@ -267,8 +267,10 @@ def _fit_one(y: np.ndarray, x: np.ndarray) -> tuple[float, float, float]:
     loglik, score, info = _efron(setup, x, beta)
     null = loglik
     for _ in range(_MAX_NEWTON):
-        if info <= 0:
-            raise ValueError("the partial likelihood is flat")
+        if info <= 1e-12 * max(1.0, abs(beta)):
+            if beta == 0.0:
+                raise ValueError("the partial likelihood is flat")
+            break
         step = score / info
         new = _efron(setup, x, beta + step)
         while new[0] < loglik - 1e-12 and abs(step) > 1e-12:

@@ -99,3 +99,9 @@ def cox_factory():
 @pytest.fixture(scope="session")
 def sksurv_cox():
     return SksurvCox
+
+
+@pytest.fixture(scope="session")
+def failing_factory():
+    """``failing_factory(k)`` builds Cox models whose fit raises with fewer than k training events."""
+    return lambda min_events: partial(Failing, min_events=min_events)
