@@ -31,10 +31,12 @@ class LinearCoxMixin(SurvivalAnalysisMixin):
     for a patient at ``x_mean_``); ``score`` is Harrell's C of :meth:`predict`.
     """
 
-    def _centred(self, X: Any) -> np.ndarray:
+    def _validated(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "coef_")
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        return X - self.x_mean_
+        return validate_data(self, X, reset=False, dtype=np.float64)
+
+    def _centred(self, X: Any) -> np.ndarray:
+        return self._validated(X) - self.x_mean_
 
     def predict(self, X: Any) -> np.ndarray:
         """Linear predictor ``(x - x_mean) @ coef``: the log hazard ratio against the training means.
@@ -49,7 +51,7 @@ class LinearCoxMixin(SurvivalAnalysisMixin):
         ndarray, shape (n_samples,)
             Risk score (higher = earlier event); 0 for a patient at the training means.
         """
-        return self._centred(X) @ self.coef_
+        return self._validated(X) @ self.coef_ - self.x_mean_ @ self.coef_
 
     def predict_cumulative_hazard(self, X: Any, times: Any) -> np.ndarray:
         """Cumulative hazard ``H0(t) exp(lp)`` at ``times`` (Breslow baseline, step function).
