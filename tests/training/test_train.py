@@ -86,8 +86,11 @@ def test_train_registers_a_documented_pyfunc(workdir):
     model = mlflow.pyfunc.load_model("models:/test-pfs1@champion")
     patients = generate_cohort(4, seed=9)
     out = model.predict(patients)
-    expected = ["patient_id", "risk_score", "risk_group"] + [
-        f"survival_{h}{s}" for h in (3, 6, 12) for s in ("", "_lower", "_upper")] + ["median_time", "warnings"]
+    expected = (
+        ["patient_id", "risk_score", "risk_group"]
+        + [f"survival_{h}{s}" for h in (3, 6, 12) for s in ("", "_lower", "_upper")]
+        + ["median_time", "warnings"]
+    )
     assert list(out.columns) == expected
     assert (out["survival_3_lower"] <= out["survival_3"]).all() and (out["survival_3"] <= out["survival_3_upper"]).all()
     assert (np.diff(out[["survival_3", "survival_6", "survival_12"]].to_numpy(), axis=1) <= 0).all()
@@ -126,7 +129,7 @@ def test_bad_cohort_stops_before_any_run(workdir):
     df = generate_cohort(60, seed=1)
     df.loc[3, "age"] = 7
     write_cohort(df, workdir / "bad.csv")
-    with pytest.raises(CohortValidationError, match=r"row 4 \(patient SYN-004\), field age: '7' is below"):
+    with pytest.raises(CohortValidationError, match=r"row 4 \(patient SYN-004\), field age: '7.0' is below"):
         train(write_config(workdir, path="bad.csv"))
     assert not (workdir / "mlflow.db").exists()
 
@@ -144,7 +147,8 @@ def test_public_dataset_with_other_names_and_days(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     X, y = load_veterans_lung_cancer()
-    cohort = X.assign(Status=y["Status"], Survival_in_days=y["Survival_in_days"], Prior_therapy=X["Prior_therapy"] == "yes")
+    cohort = X.assign(Status=y["Status"], Survival_in_days=y["Survival_in_days"])
+    cohort["Prior_therapy"] = X["Prior_therapy"] == "yes"
     cohort.to_csv(tmp_path / "veterans.csv", index=False)
     (tmp_path / "veterans.toml").write_text(f"""
 [data]
@@ -188,8 +192,8 @@ def test_promotion_gate_and_force(workdir):
     refused = promote("test-pfs1", gate=strict)
     assert not refused.promoted and "outside [5, 6]" in refused.reason
     client = MlflowClient()
-    assert client.get_model_version_by_alias("test-pfs1", "champion").version == "1"
+    assert client.get_model_version_by_alias("test-pfs1", "champion").version == 1
     forced = promote("test-pfs1", gate=strict, force=True)
     assert forced.promoted and forced.reason.startswith("FORCED")
-    assert client.get_model_version_by_alias("test-pfs1", "champion").version == "2"
+    assert client.get_model_version_by_alias("test-pfs1", "champion").version == 2
     assert client.get_model_version("test-pfs1", "2").tags["promotion.forced"] == "true"
