@@ -48,6 +48,7 @@ __all__ = ["PUBLISHED", "ASSUMED", "solve_parameters", "cox_fit", "km_median", "
 RESPONSES = ("CR", "PR", "SD", "PD")
 PATTERNS = ("local", "local_and_distant", "distant")
 _Z975 = 1.959963984540054
+_MAX_RESIDUAL = 1e-3
 
 
 def _entry(value: Any, note: str) -> dict[str, Any]:
@@ -310,11 +311,12 @@ def solve_parameters(n: int = 200_000, seed: int = 2026) -> dict[str, Any]:
     Steps: (1) pCE and LMD prevalence from the published CI widths (:func:`prevalence_from_ci`);
     (2) response intercepts so that the marginals are exactly 45/15/40 %; (3) on ``n`` patients with
     common random numbers (fixed ``seed``), ``scipy.optimize.root`` (MINPACK ``hybr``, forward
-    differences of relative step 1e-3 because the realised Cox fit moves in small jumps as events
-    flip) solves the hazard level, the latency scale and the direct effects ``b_pce``, ``b_lmd`` so that the
-    Cox model on pCE + LMD gives HR 2.75 and 2.72, the median CNS-PFS1 is 4 months and 60 % of
-    patients have an observed progression; (4) pattern intercepts so that progressions split
-    23.3 : 16.7 : 20.
+    differences of relative step 1e-2 because the realised Cox fit moves in jumps of about 1/n as
+    events flip; converged when every residual is below 1e-3, a sixteenth of the log-HR standard
+    error at n = 40,000) solves the hazard level, the latency scale and the direct effects ``b_pce``,
+    ``b_lmd`` so that the Cox model on pCE + LMD gives HR 2.75 and 2.72, the median CNS-PFS1 is
+    4 months and 60 % of patients have an observed progression; (4) pattern intercepts so that
+    progressions split 23.3 : 16.7 : 20.
 
     Parameters
     ----------
@@ -344,8 +346,9 @@ def solve_parameters(n: int = 200_000, seed: int = 2026) -> dict[str, Any]:
     v["response_intercepts"] = _solve_response_intercepts(v)
     s = _common_draws(v, n, seed)
     theta0 = np.array([math.log(0.4), math.log(4.0), 0.5, 0.8])
-    sol = optimize.root(_time_equations, theta0, args=(v, s), method="hybr", options={"eps": 1e-6, "xtol": 1e-8})
-    if not sol.success:
+    sol = optimize.root(_time_equations, theta0, args=(v, s), method="hybr", options={"eps": 1e-4, "xtol": 1e-8})
+    converged = bool(np.max(np.abs(sol.fun)) <= _MAX_RESIDUAL)
+    if not converged:
         raise RuntimeError(f"solve_parameters: the time model did not converge ({sol.message})")
     v.update(hazard_level=math.exp(sol.x[0]), latency_scale=math.exp(sol.x[1]), b_pce=sol.x[2], b_lmd=sol.x[3])
     time, event = _outcome(v, s)
@@ -373,8 +376,9 @@ def solve_parameters(n: int = 200_000, seed: int = 2026) -> dict[str, Any]:
         "pattern_among_progressions": {p: float(np.mean(pattern == i)) for i, p in enumerate(PATTERNS)},
     }
     method = {
-        "solver": "scipy.optimize.root, method hybr (MINPACK), options eps=1e-6, xtol=1e-8",
-        "n": n, "seed": seed, "converged": bool(sol.success), "residuals": [float(r) for r in sol.fun],
+        "solver": "scipy.optimize.root, method hybr (MINPACK), options eps=1e-4, xtol=1e-8",
+        "n": n, "seed": seed, "converged": converged, "max_residual_allowed": _MAX_RESIDUAL,
+        "residuals": [float(r) for r in sol.fun],
         "targets": {"hr_pce": PUBLISHED["hr_pce"]["value"][0], "hr_lmd": PUBLISHED["hr_lmd"]["value"][0],
                     "median_pfs1_months": PUBLISHED["median_pfs1_months"]["value"],
                     "progression_fraction": events / PUBLISHED["n"]["value"],
