@@ -3,6 +3,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 import pytest
+
 from cnslrisk.training.metrics import calibration_slope, harrell_c
 from cnslrisk.training.validate import bootstrap_optimism, cross_validate, fold_splits, survival_grid
 
@@ -40,7 +41,7 @@ def test_cross_validate_reproducible_and_independent_of_n_jobs(cohort, cox_facto
 
 def test_folds_are_stratified_on_the_given_labels(cohort):
     cause = np.where(cohort.y["event"], np.where(cohort.X["lmd"], "distant", "local"), "none")
-    for r, _, train, test in fold_splits(cause, 5, 2, 0):
+    for _, _, train, test in fold_splits(cause, 5, 2, 0):
         assert np.intersect1d(train, test).size == 0 and train.size + test.size == cause.size
     for level in np.unique(cause):
         per_fold = [np.sum(cause[test] == level) for r, _, _, test in fold_splits(cause, 5, 2, 0) if r == 0]
