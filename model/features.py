@@ -61,8 +61,9 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         Levels of each categorical column, reference first.
     mean_, sd_ : dict of str to float
         Training mean and population standard deviation of each numeric column.
-    min_, max_ : dict of str to float
-        Training range of each numeric column.
+    low_, high_ : dict of str to float
+        Training range of each numeric column, taken as the interpolated 1st and 99th percentiles so
+        that no single patient's value is stored in a model artifact.
     fill_ : dict of str to object
         Imputation value of each column (empty when ``impute`` is None).
     n_features_out_ : int
@@ -169,7 +170,7 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
             if self.impute:
                 kept = values[~np.isnan(values)]
                 self.fill_[name] = float(np.mean(kept) > 0.5)
-        self.mean_, self.sd_, self.min_, self.max_ = {}, {}, {}, {}
+        self.mean_, self.sd_, self.low_, self.high_ = {}, {}, {}, {}
         for name in self.numeric:
             values = pd.to_numeric(X[name], errors="raise").to_numpy(dtype=float)
             kept = values[~np.isnan(values)]
@@ -177,7 +178,7 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
                 raise ValueError(f"FeatureEncoder.fit: field {name}: every value is missing")
             sd = float(np.std(kept))
             self.mean_[name], self.sd_[name] = float(np.mean(kept)), sd if sd > 0 else 1.0
-            self.min_[name], self.max_[name] = float(kept.min()), float(kept.max())
+            self.low_[name], self.high_[name] = (float(q) for q in np.percentile(kept, [1, 99]))
             if self.impute:
                 self.fill_[name] = float(np.median(kept))
         self.n_features_out_ = len(self.get_feature_names_out())
@@ -259,11 +260,11 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
                 f"field {n}: {_plain(v.iloc[r])!r} was not seen in training (scored as the reference {ref!r})"))
         for name in self.numeric:
             values = pd.to_numeric(X[name], errors="coerce").to_numpy(dtype=float)
-            lo, hi = self.min_[name], self.max_[name]
+            lo, hi = self.low_[name], self.high_[name]
             with np.errstate(invalid="ignore"):
                 outside = (values < lo) | (values > hi)
             flag(outside, lambda r, n=name, v=values, lo=lo, hi=hi: (
-                f"field {n}: {v[r]:g} is outside the training range [{lo:g}, {hi:g}]"))
+                f"field {n}: {v[r]:g} is outside the training range [{lo:g}, {hi:g}] (central 98% of training)"))
         for name in self._columns():
             if name in self.fill_:
                 flag(X[name].isna().to_numpy(), lambda r, n=name: (
@@ -288,8 +289,8 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
             "levels": {k: list(v) for k, v in self.levels_.items()},
             "mean": self.mean_,
             "sd": self.sd_,
-            "min": self.min_,
-            "max": self.max_,
+            "low": self.low_,
+            "high": self.high_,
             "fill": self.fill_,
         }
 
@@ -313,7 +314,7 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
             scale=d["scale"], categories={k: list(v) for k, v in d["levels"].items()} or None, impute=d["impute"],
         )
         encoder.levels_ = {k: list(v) for k, v in d["levels"].items()}
-        for attr in ("mean", "sd", "min", "max", "fill"):
+        for attr in ("mean", "sd", "low", "high", "fill"):
             setattr(encoder, f"{attr}_", dict(d[attr]))
         encoder.n_features_out_ = len(encoder.get_feature_names_out())
         return encoder

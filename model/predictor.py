@@ -55,7 +55,9 @@ def _pipeline_from_dict(params: dict[str, Any]) -> SurvivalPipeline:
 
     classes = {"CoxPH": CoxPH, "PenalizedCox": PenalizedCox}
     estimator = classes[params["estimator_class"]].from_dict(params["estimator"])
-    return SurvivalPipeline([("encode", FeatureEncoder.from_dict(params["encoder"])), ("model", estimator)])
+    # as make_pipeline does: the encoder hands named columns to the estimator
+    encoder = FeatureEncoder.from_dict(params["encoder"]).set_output(transform="pandas")
+    return SurvivalPipeline([("encode", encoder), ("model", estimator)])
 
 
 @dataclass
@@ -132,40 +134,88 @@ class RiskModel:
         if id_column and id_column in X:
             out[id_column] = X[id_column].to_numpy()
         covariates = X[self.feature_columns]
-        risk = np.asarray(self.pipeline.predict(covariates), dtype=float)
+        encoded = self.pipeline[:-1].transform(covariates)  # once: every prediction below reuses it
+        estimator = self.pipeline[-1]
+        risk = np.asarray(estimator.predict(encoded), dtype=float)
         out["risk_score"] = risk
         out["risk_group"] = self.risk_group(risk)
         times = np.asarray(horizons, dtype=float)
-        survival = self.pipeline.predict_survival(covariates, times)
+        survival = estimator.predict_survival(encoded, np.concatenate([times, self.time_grid]))
         if self.interval_method != "none":
-            lower, upper = self.pipeline.predict_survival_interval(covariates, times, level=0.95)
+            lower, upper = estimator.predict_survival_interval(encoded, times, level=0.95)
         else:
-            lower = upper = np.full_like(survival, np.nan)
+            lower = upper = np.full((len(X), len(times)), np.nan)
         for j, h in enumerate(horizons):
             label = horizon_label(h)
             out[f"survival_{label}"] = survival[:, j]
             out[f"survival_{label}_lower"] = lower[:, j]
             out[f"survival_{label}_upper"] = upper[:, j]
-        out["median_time"] = self.median_time(covariates)
+        out["median_time"] = self._median(survival[:, len(times):])
         out["warnings"] = self.applicability(covariates)
         return pd.DataFrame(out, index=X.index)
 
-    def survival_curve(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """S(t|x) on the model's time grid: ``(times, survival)`` with survival of shape (n, len(times))."""
-        return self.time_grid, self.pipeline.predict_survival(X[self.feature_columns], self.time_grid)
+    def survival_curve(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """S(t|x) on the model's time grid with its 95 % band (None when the model has none).
 
-    def median_time(self, X: pd.DataFrame) -> np.ndarray:
-        """First grid time where S(t|x) ≤ 0.5; NaN when the curve stays above 0.5 (not reached)."""
-        _, survival = self.survival_curve(X)
-        below = survival <= 0.5
-        reached = below.any(axis=1)
-        first = below.argmax(axis=1)
-        return np.where(reached, self.time_grid[first], np.nan)
+        Returns
+        -------
+        times : ndarray, shape (n_times,)
+        survival, lower, upper : ndarray, shape (n_samples, n_times)
+        """
+        covariates = X[self.feature_columns]
+        survival = self.pipeline.predict_survival(covariates, self.time_grid)
+        if self.interval_method == "none":
+            return self.time_grid, survival, None, None
+        lower, upper = self.pipeline.predict_survival_interval(covariates, self.time_grid, level=0.95)
+        return self.time_grid, survival, lower, upper
+
+    def _median(self, survival_on_grid: np.ndarray) -> np.ndarray:
+        """First grid time where S(t|x) <= 0.5; NaN when the curve stays above 0.5 (not reached)."""
+        below = survival_on_grid <= 0.5
+        return np.where(below.any(axis=1), self.time_grid[below.argmax(axis=1)], np.nan)
 
     def applicability(self, X: pd.DataFrame) -> np.ndarray:
         """Per-row warnings (``"; "``-joined, empty when none): values outside training ranges, unseen levels."""
         encoder = self.pipeline.named_steps["encode"]
         return np.asarray(encoder.applicability(X[self.feature_columns]), dtype=object)
+
+    @property
+    def contribution_method(self) -> str:
+        """How :meth:`contributions` are computed (shown beside them)."""
+        if self.kind in ("cox", "coxnet"):
+            return "coef x (value - training mean), summed over a categorical's indicators: log hazard ratio units"
+        return ("risk score minus the risk score with this covariate alone set to its reference (training mean, "
+                "reference level, or false): one-at-a-time, in risk-score units")
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Per-covariate contribution to each row's risk score (see :attr:`contribution_method`)."""
+        covariates = X[self.feature_columns]
+        encoder = self.pipeline.named_steps["encode"]
+        estimator = self.pipeline[-1]
+        if self.kind in ("cox", "coxnet"):
+            encoded = self.pipeline[:-1].transform(covariates)
+            terms = (encoded - estimator.x_mean_) * estimator.coef_
+            names = list(encoder.get_feature_names_out())
+            return pd.DataFrame({c: terms[:, [i for i, n in enumerate(names) if self._owner(n) == c]].sum(axis=1)
+                                 for c in self.feature_columns}, index=X.index)
+        base = self.pipeline.predict(covariates)
+        out = {}
+        for column in self.feature_columns:
+            reference = covariates.copy()
+            if column in self.features["numeric"]:
+                reference[column] = encoder.mean_[column]
+            elif column in self.features["categorical"]:
+                reference[column] = encoder.levels_[column][0]
+            else:
+                reference[column] = False
+            out[column] = base - self.pipeline.predict(reference)
+        return pd.DataFrame(out, index=X.index)
+
+    def _owner(self, encoded_name: str) -> str:
+        """The covariate an encoded column belongs to (``cnsl_type_secondary`` → ``cnsl_type``)."""
+        if encoded_name in self.feature_columns:
+            return encoded_name
+        return next(c for c in self.features["categorical"] if encoded_name.startswith(f"{c}_"))
 
     # -- storage -------------------------------------------------------------------------------------------
 

@@ -54,7 +54,7 @@ def synthetic_example(model: RiskModel) -> pd.DataFrame:
     for name in model.features["categorical"]:
         row[name] = encoder.levels_[name][0]
     for name in model.features["numeric"]:
-        row[name] = float(round((encoder.min_[name] + encoder.max_[name]) / 2))
+        row[name] = float(round((encoder.low_[name] + encoder.high_[name]) / 2))
     return pd.DataFrame([row])
 
 

@@ -70,18 +70,19 @@ def test_declared_imputation_uses_median_and_most_frequent(frame):
     out = enc.transform(gappy)
     np.testing.assert_array_equal(out[1, :2], [1.0, 70.0])
     assert out[2, 2] == 0.0  # site imputed as the reference 'a'
-    notes = enc.applicability(gappy)
+    notes = enc.applicability(gappy.assign(age=[70.0, np.nan, 70.0, 70.0]))
     assert notes[0] == ""
     assert "field pce: missing, imputed as 1.0" in notes[1] and "field age: missing, imputed as 70.0" in notes[1]
 
 
 def test_unseen_category_and_out_of_range_values_are_flagged(frame):
+    # the range is the interpolated 1st-99th percentile of 50, 60, 70, 80: 50 + 0.03 * 10 and 80 - 0.03 * 10
     enc = FeatureEncoder(["pce"], ["bridging"], ["age"]).fit(frame)
     new = pd.DataFrame({"pce": [True, False], "age": [95.0, 60.0], "bridging": ["radiotherapy", "none"]})
     np.testing.assert_array_equal(enc.transform(new)[0, 2:], [0.0, 0.0])
     assert enc.applicability(new) == [
         "field bridging: 'radiotherapy' was not seen in training (scored as the reference 'none'); "
-        "field age: 95 is outside the training range [50, 80]",
+        "field age: 95 is outside the training range [50.3, 79.7] (central 98% of training)",
         "",
     ]
 
