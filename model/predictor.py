@@ -193,7 +193,7 @@ class RiskModel:
         encoder = self.pipeline.named_steps["encode"]
         estimator = self.pipeline[-1]
         if self.kind in ("cox", "coxnet"):
-            encoded = self.pipeline[:-1].transform(covariates)
+            encoded = np.asarray(self.pipeline[:-1].transform(covariates), dtype=float)
             terms = (encoded - estimator.x_mean_) * estimator.coef_
             names = list(encoder.get_feature_names_out())
             return pd.DataFrame({c: terms[:, [i for i, n in enumerate(names) if self._owner(n) == c]].sum(axis=1)

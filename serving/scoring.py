@@ -5,10 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
+from cnslrisk.model import CohortValidationError
 from cnslrisk.model.predictor import ARTIFACT_KEY, RiskModel
 
 __all__ = ["DEFAULT_REGISTERED_MODEL", "DEFAULT_TRACKING_URI", "use_tracking", "resolve_model_uri", "load_risk_model",
-           "model_card"]
+           "model_card", "provenance", "check_input", "score_records"]
 
 # the same defaults as the training config's [mlflow] table (shared/interface.md)
 DEFAULT_REGISTERED_MODEL = "cnslrisk-pfs1"
@@ -80,3 +84,100 @@ def _registry_info(reference: str) -> dict[str, Any]:
     name, _, model_version = reference.partition("/")
     aliases = client.get_model_version(name, model_version).aliases
     return {"name": name, "version": model_version, "alias": aliases[0] if aliases else None}
+
+
+def provenance(model: RiskModel) -> dict[str, Any]:
+    """Where a prediction comes from: registry name/version/alias, training cohort, validation figures."""
+    card = model.metadata.get("card", {})
+    data = card.get("training_data", {})
+    corrected = card.get("validation", {}).get("bootstrap", {}).get("corrected", {})
+    size = card.get("sample_size", {})
+    registry = model.metadata.get("model", {})
+    source = data.get("source", "unknown")
+    return {
+        "model_name": registry.get("name") or card.get("model", {}).get("name"),
+        "model_version": registry.get("version"),
+        "model_alias": registry.get("alias"),
+        "model_type": model.kind,
+        "training_source": source,
+        "training_n": data.get("n"),
+        "training_events": data.get("events"),
+        "corrected_c_index": corrected.get("c_index"),
+        "corrected_calibration_slope": corrected.get("calibration_slope"),
+        "sample_size_adequate": size.get("adequate"),
+        "interval_method": model.interval_method,
+        "time_unit": model.time_unit,
+        "not_for_clinical_use": source != "real",
+        "notice": ("NOT FOR CLINICAL USE: trained on synthetic data" if source == "synthetic"
+                   else "research use only; check the model card before relying on it"),
+    }
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, (float, np.floating)):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def check_input(model: RiskModel, frame: pd.DataFrame, *, redact: bool = False) -> pd.DataFrame:
+    """Validate scoring input against the model's covariates (the same contract as training).
+
+    Raises
+    ------
+    CohortValidationError
+        Naming every invalid field and row (values and ids left out when ``redact``).
+    """
+    from .pyfunc import input_schema
+
+    try:
+        return input_schema(model).check(frame, require_outcome=False)
+    except CohortValidationError as exc:
+        if redact:
+            raise CohortValidationError(exc.problems, redact=True) from None
+        raise
+
+
+def score_records(
+    model: RiskModel,
+    records: list[dict[str, Any]],
+    *,
+    horizons: tuple[float, ...] | None = None,
+    curve: bool = False,
+    redact: bool = False,
+) -> dict[str, Any]:
+    """Score patients given as JSON-like dicts; the shape of ``cnslrisk score --json`` and of the API.
+
+    Returns
+    -------
+    dict
+        ``provenance`` (see :func:`provenance`), ``horizons``, ``contribution_method`` and
+        ``predictions``: one dict per patient with the public output columns (null for a median
+        not reached), ``contributions`` per covariate and, with ``curve``, ``curve`` = {time,
+        survival, lower, upper} on the model's time grid.
+    """
+    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
+    checked = check_input(model, frame, redact=redact)
+    predicted = model.predict(checked, horizons=horizons)
+    contributions = model.contributions(checked)
+    rows = []
+    for index, row in predicted.iterrows():
+        item = {k: _json_value(v) for k, v in row.items()}
+        item["warnings"] = [w for w in str(row["warnings"]).split("; ") if w]
+        item["contributions"] = {k: _json_value(v) for k, v in contributions.loc[index].items()}
+        rows.append(item)
+    if curve:
+        times, survival, lower, upper = model.survival_curve(checked)
+        for i, item in enumerate(rows):
+            item["curve"] = {"time": times.tolist(), "survival": survival[i].tolist(),
+                             "lower": None if lower is None else lower[i].tolist(),
+                             "upper": None if upper is None else upper[i].tolist()}
+    return {
+        "provenance": provenance(model),
+        "horizons": list(horizons or model.horizons),
+        "contribution_method": model.contribution_method,
+        "predictions": rows,
+    }
