@@ -421,21 +421,23 @@ def bootstrap_optimism(
 
     full = factory().fit(X, y)
     linear = _is_linear(full, slope_on)
-    apparent_scores = _scores(full, X, y, linear, t_ref)
-    for name, value in apparent_scores.items():
-        if isinstance(value, str):
-            raise ValueError(f"apparent {name} is undefined: {value}")
+    scores = _scores(full, X, y, linear, t_ref)
+    # an undefined apparent figure (e.g. the slope of a model penalised to a constant score) is
+    # reported as NaN with its reason (resample -1 = the full-data fit), never raised or filled
+    apparent = {name: np.nan if isinstance(v, str) else v for name, v in scores.items()}
+    undefined = [(-1, name, "apparent", v) for name, v in scores.items() if isinstance(v, str)]
     tasks = list(enumerate(_seeds(seed, resamples)))
     results = run_chunked(lambda c: _boot_chunk(factory, X, y, (slope_on, t_ref), c), tasks, n_jobs, progress)
     return _optimism(
-        results, apparent_scores, resamples, "linear_predictor" if linear else "log_cumulative_hazard", t_ref
+        results, apparent, resamples, "linear_predictor" if linear else "log_cumulative_hazard", t_ref, undefined
     )
 
 
 def _optimism(
-    results: list[Any], apparent: dict[str, float], resamples: int, slope_on: str, t_ref: float
+    results: list[Any], apparent: dict[str, float], resamples: int, slope_on: str, t_ref: float,
+    failures: list[tuple[int, str, str, str]],
 ) -> OptimismResult:
-    rows, failures = [], []
+    rows = []
     for b, res in enumerate(results):
         if isinstance(res, str):
             failures.extend((b, m, "fit", res) for m in _BOOT_METRICS)

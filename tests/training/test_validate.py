@@ -3,6 +3,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator
 
 from cnslrisk.training.metrics import calibration_slope, harrell_c
 from cnslrisk.training.validate import bootstrap_optimism, cross_validate, fold_splits, survival_grid
@@ -151,3 +152,27 @@ def test_bootstrap_refuses_all_censored(cohort, sksurv_cox):
     y["event"] = False
     with pytest.raises(ValueError, match="y: all samples are censored; bootstrap optimism needs events"):
         bootstrap_optimism(sksurv_cox, cohort.X, y)
+
+
+class ConstantScore(BaseEstimator):
+    """Every patient gets the same score: what a penalised model shrunk to the null predicts."""
+
+    def fit(self, X, y):
+        self.n_ = len(X)
+        return self
+
+    def predict(self, X):
+        return np.zeros(len(X))
+
+    def predict_survival(self, X, times):
+        return np.full((len(X), len(times)), 0.5)
+
+
+def test_constant_score_model_reports_undefined_apparent_slope(cohort):
+    """C = 0.5 and no calibration slope: the slope is NaN with its reason, not an exception."""
+    res = bootstrap_optimism(ConstantScore, cohort.X, cohort.y, resamples=5, seed=0)
+    assert res.apparent["c_index"] == pytest.approx(0.5)
+    assert np.isnan(res.apparent["calibration_slope"]) and np.isnan(res.corrected["calibration_slope"])
+    apparent = res.failures.query("resample == -1")
+    assert apparent["metric"].tolist() == ["calibration_slope"] and (apparent["stage"] == "apparent").all()
+    assert apparent["reason"].str.contains("constant").all()
