@@ -28,6 +28,7 @@ __all__ = [
     "tag_version",
     "alias_version",
     "log_json",
+    "log_figures",
     "runtime_requirements",
     "CHAMPION",
     "CHALLENGER",
@@ -169,3 +170,13 @@ def log_json(name: str, payload: Any) -> None:
     import mlflow
 
     mlflow.log_text(json.dumps(payload, indent=2, default=str), name)
+
+
+def log_figures(figures: Mapping[str, Any]) -> None:
+    """Log matplotlib figures as PNG artifacts of the active run (under ``plots/``) and close them."""
+    import matplotlib.pyplot as plt
+    import mlflow
+
+    for name, figure in figures.items():
+        mlflow.log_figure(figure, f"plots/{name}")
+        plt.close(figure)

@@ -20,7 +20,7 @@ from . import registry
 from .card import build_card, card_files
 from .config import TrainingConfig, load_config
 from .data import TrainingData, load_training_data
-from .fit import Candidate, choose, fit_candidate, risk_cutpoints, training_km
+from .fit import Candidate, choose, fit_candidate, pipeline_factory, risk_cutpoints, training_km
 
 __all__ = ["TrainResult", "train", "synthetic_example"]
 
@@ -115,12 +115,49 @@ def _risk_model(candidate: Candidate, config: TrainingConfig, data: TrainingData
     )
 
 
-def _sample_size(chosen: Candidate, data: TrainingData) -> dict[str, Any]:
+def _sample_size(candidates: dict[str, Candidate], chosen: Candidate, config: TrainingConfig,
+                 data: TrainingData) -> dict[str, Any]:
+    """Events per candidate parameter and Riley's minimum n; R2_CS from the Cox fit when there is one."""
     from cnslrisk.model.pipeline import n_parameters
 
-    p = n_parameters(chosen.pipeline)
-    return {"events_per_parameter": data.events / p, "candidate_parameters": p, "riley_minimum_n": None,
-            "adequate": False, "warning": "not yet computed"}
+    from .sample_size import assess_sample_size
+
+    horizons = config.validation.horizons
+    cox = candidates.get("cox")
+    lp = cox.pipeline.predict(data.X) if cox is not None else None
+    result = assess_sample_size(data.y, parameters=n_parameters(chosen.pipeline), linear_predictor=lp,
+                                timepoint=horizons[len(horizons) // 2])
+    return result.to_dict()
+
+
+def _calibration(chosen: Candidate, config: TrainingConfig, data: TrainingData) -> tuple[dict[str, Any], Any]:
+    """Cross-validated calibration at each horizon (out-of-fold predictions of one repeat) and its table."""
+    from .calibration import calibration_table, out_of_fold_survival
+
+    v = config.validation
+    oof = out_of_fold_survival(pipeline_factory(chosen.kind, config), data.X, data.y, v.horizons, folds=v.folds,
+                               seed=config.seed, n_jobs=config.n_jobs)
+    table = calibration_table(data.y, oof.to_numpy(), v.horizons, groups=v.calibration_groups)
+    section = {"method": f"out-of-fold predictions ({v.folds}-fold, one repeat) vs Kaplan-Meier by risk group",
+               "table": table.to_dict(orient="records")}
+    return section, table
+
+
+def _figures(chosen: Candidate, calibration: Any, coefficients: Any, config: TrainingConfig,
+             data: TrainingData) -> dict[str, Any]:
+    """The run's plots: calibration, Kaplan-Meier by pCE and LMD (when binary covariates), HR forest plot."""
+    from .plots import plot_calibration, plot_forest, plot_km_by
+
+    figures = {"calibration.png": plot_calibration(calibration, time_unit=config.data.time_unit)}
+    for name in ("pce", "lmd"):
+        if name in config.features.binary:
+            figures[f"km_by_{name}.png"] = plot_km_by(data.y, data.X[name].to_numpy(dtype=bool), name,
+                                                      time_unit=config.data.time_unit)
+    if coefficients is not None:
+        table = coefficients.rename(columns={"exp(coef)": "hr", "exp(coef) lower 95%": "ci_lower",
+                                             "exp(coef) upper 95%": "ci_upper"})
+        figures["hazard_ratios.png"] = plot_forest(table)
+    return figures
 
 
 def _extras(chosen: Candidate, data: TrainingData) -> dict[str, Any]:
@@ -171,8 +208,12 @@ def train(
     candidates = {kind: fit_candidate(kind, config, data, progress=progress) for kind in config.models.fit}
     chosen = choose(candidates)
     model = _risk_model(chosen, config, data)
-    card = build_card(chosen, candidates, config, data, model, sample_size=_sample_size(chosen, data),
-                      calibration={}, extras=_extras(chosen, data))
+    calibration, calibration_table = _calibration(chosen, config, data)
+    extras = _extras(chosen, data)
+    sample_size = _sample_size(candidates, chosen, config, data)
+    card = build_card(chosen, candidates, config, data, model, sample_size=sample_size, calibration=calibration,
+                      extras=extras)
+    figures = _figures(chosen, calibration_table, extras["coefficient_table"], config, data)
     model.metadata.update(card=card, training_data=card["training_data"],
                           validation_summary=card["validation"]["bootstrap"]["corrected"])
 
@@ -187,6 +228,7 @@ def train(
             metrics.update(_candidate_metrics(candidate))
         mlflow.log_metrics(metrics)
         registry.log_json("config.json", config.to_dict())
+        registry.log_figures(figures)
         ref = registry.log_risk_model(model, registered_name=config.mlflow.registered_model,
                                       input_example=synthetic_example(model), extra_files=card_files(card))
         card["model"].update(name=ref.name, version=ref.version)
