@@ -154,6 +154,15 @@ class RiskModel:
         out["warnings"] = self.applicability(covariates)
         return pd.DataFrame(out, index=X.index)
 
+    def predict_columns(self, horizons: tuple[float, ...] | None = None) -> list[str]:
+        """The output columns of :meth:`predict`, in order."""
+        columns = [self.features["id"]] if self.features.get("id") else []
+        columns += ["risk_score", "risk_group"]
+        for h in horizons or self.horizons:
+            label = horizon_label(h)
+            columns += [f"survival_{label}", f"survival_{label}_lower", f"survival_{label}_upper"]
+        return [*columns, "median_time", "warnings"]
+
     def survival_curve(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
         """S(t|x) on the model's time grid with its 95 % band (None when the model has none).
 

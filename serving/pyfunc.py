@@ -6,21 +6,29 @@ parameters travel as plain artifact files and ``load_context`` reads them once.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import mlflow.pyfunc
 import pandas as pd
 
-from cnslrisk.model import Schema
+from cnslrisk.model import Schema, data_dictionary
 from cnslrisk.model.predictor import ARTIFACT_KEY, RiskModel
 
 __all__ = ["CnslriskPyfunc", "input_schema"]
 
 
 def input_schema(model: RiskModel) -> Schema:
-    """The validator for scoring input: the model's covariates (plus its id column), no outcomes."""
+    """The validator for scoring input: the model's covariates (required) and its id column.
+
+    Other data-dictionary fields may be present (a full cohort row); they are checked by the
+    dictionary's rules, never required, and not used. Any other column is unknown.
+    """
     f = model.features
-    return Schema.for_columns(binary=f["binary"], categorical=f["categorical"], numeric=f["numeric"], id=f.get("id"))
+    schema = Schema.for_columns(binary=f["binary"], categorical=f["categorical"], numeric=f["numeric"], id=f.get("id"))
+    used = set(schema.names)
+    extra = tuple(replace(field, required=False) for field in data_dictionary().fields if field.name not in used)
+    return replace(schema, fields=schema.fields + extra)
 
 
 class CnslriskPyfunc(mlflow.pyfunc.PythonModel):
