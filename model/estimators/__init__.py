@@ -1,7 +1,9 @@
 """Survival estimators: Cox (Efron, with inference), penalised Cox and random survival forest."""
 
+from .compact_forest import CompactForest, ForestFileError
 from .cox import CoxPH
 from .coxnet import PenalizedCox
-from .forest import SurvivalForest
+from .forest import SurvivalForest, forest_from_files, forest_to_files
 
-__all__ = ["CoxPH", "PenalizedCox", "SurvivalForest"]
+__all__ = ["CoxPH", "PenalizedCox", "SurvivalForest", "CompactForest", "ForestFileError", "forest_to_files",
+           "forest_from_files"]

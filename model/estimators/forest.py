@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,10 +15,10 @@ from sksurv.base import SurvivalAnalysisMixin
 from sksurv.ensemble import RandomSurvivalForest
 from sksurv.util import check_array_survival
 
-from ._breslow import step_lookup
+from .compact_forest import CompactForest
 from .coxnet import inner_splits
 
-__all__ = ["SurvivalForest", "DEFAULT_GRID"]
+__all__ = ["SurvivalForest", "DEFAULT_GRID", "forest_to_files", "forest_from_files"]
 
 DEFAULT_GRID: dict[str, list] = {"min_samples_leaf": [3, 6, 10], "max_features": ["sqrt", 0.5]}
 
@@ -26,9 +27,12 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
     """Random survival forest whose ``param_grid`` is chosen by inner stratified K-fold CV on Harrell's C.
 
     Each grid point is scored by the mean Harrell's C over ``inner_cv`` folds stratified on the
-    event indicator; the best is refitted on all data. Survival and cumulative hazard at any
+    event indicator; the best is refitted on all data and converted to a
+    :class:`~cnslrisk.model.estimators.compact_forest.CompactForest`, which makes every
+    prediction (bit for bit equal to scikit-survival's). Survival and cumulative hazard at any
     time are read off the forest's ensemble estimates at the training event times as a
-    right-continuous step function.
+    right-continuous step function. Store and reload a fitted forest without pickle with
+    :func:`forest_to_files` and :func:`forest_from_files`.
 
     Parameters
     ----------
@@ -50,13 +54,17 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
     Attributes
     ----------
     estimator_ : sksurv.ensemble.RandomSurvivalForest
-        The forest refitted on all data with ``best_params_``.
+        The forest refitted on all data with ``best_params_`` (absent on a forest read by
+        :func:`forest_from_files`).
+    compact_ : CompactForest
+        The same forest as flat arrays; all predictions run on it.
     best_params_ : dict
         The chosen grid point.
     cv_results_ : dict
         ``GridSearchCV.cv_results_`` of the inner search.
     unique_times_ : ndarray, shape (n_event_times,)
-        Training event times at which the forest's curves are defined.
+        Distinct training event times at which the forest's curves are defined (scikit-survival's
+        own grid also holds the censored times, where the curves do not move).
     n_features_in_ : int
         Number of features seen in fit.
     feature_names_in_ : ndarray of str
@@ -123,11 +131,12 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         forest.set_params(**self.best_params_, n_jobs=self.n_jobs).fit(X, y)
         # predict serially: threads would add the trees' curves in a varying order (last-bit differences)
         self.estimator_ = forest.set_params(n_jobs=None)
-        self.unique_times_ = self.estimator_.unique_times_
+        self.compact_ = CompactForest.from_sksurv(forest, feature_names=getattr(self, "feature_names_in_", None))
+        self.unique_times_ = self.compact_.times_
         return self
 
     def _array(self, X: Any) -> np.ndarray:
-        check_is_fitted(self, "estimator_")
+        check_is_fitted(self, "compact_")
         return validate_data(self, X, reset=False, dtype=np.float64)
 
     def predict(self, X: Any) -> np.ndarray:
@@ -141,7 +150,7 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         -------
         ndarray, shape (n_samples,)
         """
-        return self.estimator_.predict(self._array(X))
+        return self.compact_.predict(self._array(X))
 
     def predict_survival(self, X: Any, times: Any) -> np.ndarray:
         """Ensemble survival probability at ``times`` (1 before the first training event time).
@@ -155,8 +164,7 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         -------
         ndarray, shape (n_samples, n_times)
         """
-        curves = self.estimator_.predict_survival_function(self._array(X), return_array=True)
-        return step_lookup(self.unique_times_, curves, np.atleast_1d(times), axis=1, before=1.0)
+        return self.compact_.predict_at(self._array(X), times, kind="survival")
 
     def predict_cumulative_hazard(self, X: Any, times: Any) -> np.ndarray:
         """Ensemble (Nelson-Aalen) cumulative hazard at ``times`` (0 before the first event time).
@@ -170,5 +178,58 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         -------
         ndarray, shape (n_samples, n_times)
         """
-        curves = self.estimator_.predict_cumulative_hazard_function(self._array(X), return_array=True)
-        return step_lookup(self.unique_times_, curves, np.atleast_1d(times), axis=1, before=0.0)
+        return self.compact_.predict_at(self._array(X), times, kind="cum_hazard")
+
+
+def forest_to_files(survival_forest: SurvivalForest, directory: str | Path) -> dict[str, Any]:
+    """Write a fitted :class:`SurvivalForest` as ``forest.npz`` + ``forest.json`` (no pickle).
+
+    The JSON holds the estimator's parameters and ``best_params_``; ``cv_results_`` and the
+    scikit-survival ``estimator_`` are not written.
+
+    Parameters
+    ----------
+    survival_forest : SurvivalForest
+        Fitted forest.
+    directory : str or path
+        Target folder, created if missing.
+
+    Returns
+    -------
+    dict
+        Record (format, version, SHA-256 of each file) that :func:`forest_from_files` needs.
+    """
+    check_is_fitted(survival_forest, "compact_")
+    compact = survival_forest.compact_
+    compact.metadata = {"params": survival_forest.get_params(), "best_params": survival_forest.best_params_}
+    return compact.save(directory)
+
+
+def forest_from_files(directory: str | Path, record: dict[str, Any]) -> SurvivalForest:
+    """Read a :class:`SurvivalForest` written by :func:`forest_to_files`, checking each file's SHA-256.
+
+    Parameters
+    ----------
+    directory : str or path
+    record : dict
+        The record :func:`forest_to_files` returned.
+
+    Returns
+    -------
+    SurvivalForest
+        Fitted forest predicting on the compact engine (no ``estimator_``).
+
+    Raises
+    ------
+    ForestFileError
+        A file is missing or differs from the record.
+    """
+    compact = CompactForest.load(directory, record)
+    forest = SurvivalForest(**compact.metadata["params"])
+    forest.best_params_ = compact.metadata["best_params"]
+    forest.compact_ = compact
+    forest.unique_times_ = compact.times_
+    forest.n_features_in_ = compact.n_features_in
+    if compact.feature_names is not None:
+        forest.feature_names_in_ = np.asarray(compact.feature_names, dtype=object)
+    return forest

@@ -43,10 +43,16 @@ def test_grid_point_is_the_best_mean_harrell_c(data, fitted):
 
 def test_curves_are_step_interpolated_from_the_forest(data, fitted):
     X, _ = data
+    # unique_times_ holds the event times; sksurv's grid also holds censored times, where curves stay flat
+    event = fitted.estimator_.is_event_time_
+    assert not event.all()
     times = fitted.unique_times_
+    np.testing.assert_array_equal(times, fitted.estimator_.unique_times_[event])
     mid = (times[:-1] + times[1:]) / 2
-    surv = fitted.estimator_.predict_survival_function(X[:5], return_array=True)
-    chf = fitted.estimator_.predict_cumulative_hazard_function(X[:5], return_array=True)
+    full = fitted.estimator_.predict_survival_function(X[:5], return_array=True)
+    np.testing.assert_array_equal(fitted.predict_survival(X[:5], fitted.estimator_.unique_times_), full)
+    surv = full[:, event]
+    chf = fitted.estimator_.predict_cumulative_hazard_function(X[:5], return_array=True)[:, event]
     np.testing.assert_array_equal(fitted.predict_survival(X[:5], times), surv)
     np.testing.assert_array_equal(fitted.predict_survival(X[:5], mid), surv[:, :-1])
     np.testing.assert_array_equal(fitted.predict_survival(X[:5], [times[0] / 2]), np.ones((5, 1)))
