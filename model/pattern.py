@@ -1,0 +1,409 @@
+"""Relapse pattern as competing risks: cause-specific Cox models combined by the product-limit formula.
+
+:class:`CauseSpecificCox` fits one :class:`~cnslrisk.model.estimators.CoxPH` per cause (every other
+outcome counts as censoring, no patient is dropped) and turns the cause-specific hazards into
+absolute risks (cumulative incidences) as R riskRegression's ``CSC`` + ``predictRisk`` do.
+:func:`competing_outcome` builds the outcome array it is fitted to.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+from sksurv.util import Surv
+
+from .estimators import CoxPH
+
+__all__ = ["CauseSpecificCox", "competing_outcome", "cause_text"]
+
+_FORMAT = "cnslrisk.cause-specific-cox/1"
+_MIN_EVENTS = 2
+_CHUNK_CELLS = 1 << 16  # rows x event times per chunk: small enough to stay in the CPU cache
+
+
+def cause_text(values: Any) -> np.ndarray:
+    """Cause values as text: numbers without a trailing ``.0`` (``1`` and ``1.0`` give ``"1"``), labels as is.
+
+    Parameters
+    ----------
+    values : scalar or array-like
+        Cause codes (labels or numbers).
+
+    Returns
+    -------
+    ndarray of str
+    """
+    arr = np.asarray(values)
+    if arr.dtype.kind in "biuf":
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise ValueError("field cause: a value is missing or not finite; every row needs a cause")
+        integral = arr.dtype.kind in "biu" or bool(np.all(arr == np.round(arr)))
+        return arr.astype(np.int64).astype(str) if integral else np.asarray([f"{v:g}" for v in arr.ravel()]).reshape(
+            arr.shape)
+    arr = np.asarray(values, dtype=object)
+    missing = np.asarray([v is None or (isinstance(v, float) and np.isnan(v)) for v in arr.ravel()])
+    if missing.any():
+        raise ValueError(f"field cause: {int(missing.sum())} row(s) have a missing value; every row needs a cause")
+    return arr.astype(str)
+
+
+def competing_outcome(cause: Any, time: Any) -> np.ndarray:
+    """The competing-risks outcome: a structured array with fields ``cause`` (str) and ``time`` (float).
+
+    Parameters
+    ----------
+    cause : array-like, shape (n_samples,)
+        Event type of each row, including the censored value (e.g. ``"none"`` or ``0``); converted
+        by :func:`cause_text`.
+    time : array-like, shape (n_samples,)
+        Time of the event or of censoring.
+
+    Returns
+    -------
+    ndarray, shape (n_samples,)
+        dtype ``[("cause", "<U..."), ("time", "<f8")]``.
+    """
+    text = cause_text(np.asarray(cause).ravel())
+    t = np.asarray(time, dtype=float).ravel()
+    if text.shape != t.shape:
+        raise ValueError(f"cause and time must have the same length; got {text.size} and {t.size}")
+    width = max(1, max((len(s) for s in text), default=1))
+    out = np.empty(t.size, dtype=[("cause", f"<U{width}"), ("time", "<f8")])
+    out["cause"], out["time"] = text, t
+    return out
+
+
+class CauseSpecificCox(BaseEstimator):
+    """Cumulative incidence of competing events from one Cox model per cause (R riskRegression ``CSC``).
+
+    For each cause ``k`` a Cox model (Efron or Breslow ties, optional ridge penalty) is fitted to
+    all rows with the event ``cause == k`` and every other outcome, competing causes included,
+    as censoring. Its Breslow baseline (for a patient at the training means) gives the hazard
+    increments ``dL_k(s|x) = dH0_k(s) exp(lp_k(x))`` at the distinct event times ``s`` of cause
+    ``k``. On the union of all causes' event times the absolute risk of cause ``k`` is the
+    Aalen-Johansen (product-limit) combination
+
+    ``F_k(t|x) = sum_{s <= t} S(s-|x) dL_k(s|x)``, ``S(s-|x) = prod_{u < s} (1 - sum_j dL_j(u|x))``,
+
+    as in riskRegression ``predictRisk`` with its default ``product.limit = TRUE`` [1]_, [2]_. The
+    alternative (``product.limit = FALSE``) takes ``S(s-|x) = exp(-sum_j L_j(s-|x))``; it is not
+    offered here. When all causes together give a jump ``sum_j dL_j(u|x) > 1`` (possible for a very
+    high-risk row at the last event times) the all-cause jump is capped at 1 and shared between
+    the causes in proportion to their hazards, so that ``S(t|x) + sum_k F_k(t|x) = 1`` always holds.
+    The computation is vectorised over rows and done in chunks of rows (no Python loop per row).
+
+    Parameters
+    ----------
+    causes : sequence of str or None, default=None
+        The causes to model, in output order. None takes the sorted non-censored values seen in fit.
+        A cause value in the data that is neither listed nor ``censored`` is an error (it must not
+        silently count as censoring).
+    censored : str or int, default="none"
+        The cause value meaning no event (e.g. ``0`` in a numeric coding); compared as text.
+    ties : {"efron", "breslow"}, default="efron"
+        Handling of tied event times in each cause-specific partial likelihood.
+    alpha : float, default=0.0
+        Ridge penalty of each cause-specific model (0 = ordinary Cox); a small value keeps a model
+        finite when a covariate separates a rare cause.
+
+    Attributes
+    ----------
+    causes_ : ndarray of str, shape (n_causes,)
+        Modelled causes, in output order.
+    models_ : list of CoxPH
+        The fitted cause-specific models, one per cause, in the order of ``causes_``.
+    event_counts_ : dict of str to int
+        Number of events of each cause in the training data.
+    unique_times_ : ndarray, shape (n_event_times,)
+        Union of the causes' distinct event times.
+    baseline_increments_ : ndarray, shape (n_event_times, n_causes)
+        Breslow baseline hazard increments ``dH0_k`` of each cause on ``unique_times_``.
+    n_features_in_ : int
+        Number of features seen in fit.
+    feature_names_in_ : ndarray of str
+        Feature names, when X was a DataFrame.
+
+    Notes
+    -----
+    A cause with fewer than 2 events is refused: its Cox model has no information. Merge it with
+    another cause, or recode its rows as censored (which changes what the other cumulative
+    incidences mean: say so), before fitting. The baseline increments are Breslow's ``d_j / S0_j``
+    for both tie methods, as in :class:`~cnslrisk.model.estimators.CoxPH`.
+
+    References
+    ----------
+    .. [1] Ozenne B, Sorensen AL, Scheike T, Torp-Pedersen C, Gerds TA. riskRegression: predicting the
+       risk of an event using Cox regression models. The R Journal 2017;9(2):440-460.
+    .. [2] Benichou J, Gail MH. Estimates of absolute cause-specific risk in cohort studies.
+       Biometrics 1990;46(3):813-826.
+    .. [3] Aalen OO, Johansen S. An empirical transition matrix for non-homogeneous Markov chains
+       based on censored observations. Scand J Statist 1978;5:141-150.
+    """
+
+    _parameter_constraints: dict = {
+        "causes": [list, tuple, None],
+        "censored": [str, numbers.Integral],
+        "ties": [StrOptions({"efron", "breslow"})],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self, causes: Sequence[Any] | None = None, *, censored: Any = "none", ties: str = "efron", alpha: float = 0.0
+    ):
+        self.causes = causes
+        self.censored = censored
+        self.ties = ties
+        self.alpha = alpha
+
+    def _check_outcome(self, y: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+        names = getattr(getattr(y, "dtype", None), "names", None)
+        if names is None or set(names) != {"cause", "time"}:
+            raise ValueError(
+                "CauseSpecificCox.fit: y must be a structured array with fields ('cause', 'time'); "
+                "build it with competing_outcome(cause, time)"
+            )
+        if y.shape[0] != n:
+            raise ValueError(f"CauseSpecificCox.fit: X has {n} rows but y has {y.shape[0]}")
+        time = np.asarray(y["time"], dtype=float)
+        if not np.isfinite(time).all() or (time < 0).any():
+            raise ValueError("CauseSpecificCox.fit: field time: every value must be finite and >= 0")
+        return cause_text(y["cause"]), time
+
+    def _resolve_causes(self, cause: np.ndarray) -> np.ndarray:
+        censored = str(cause_text([self.censored])[0])
+        seen = sorted(set(np.unique(cause)) - {censored})
+        declared = seen if self.causes is None else [str(c) for c in cause_text(list(self.causes))]
+        if censored in declared:
+            raise ValueError(f"CauseSpecificCox.fit: parameter causes: {censored!r} is the censored value")
+        undeclared = [c for c in seen if c not in declared]
+        if undeclared:
+            raise ValueError(
+                f"CauseSpecificCox.fit: field cause: {undeclared[0]!r} is neither one of the causes {declared} nor "
+                f"the censored value {censored!r}; list it in causes or fix parameter censored"
+            )
+        for c in declared:
+            count = int(np.sum(cause == c))
+            if count < _MIN_EVENTS:
+                raise ValueError(
+                    f"CauseSpecificCox.fit: cause {str(c)!r}: {count} event(s), fewer than the {_MIN_EVENTS} a "
+                    "cause-specific Cox model needs; merge it with another cause or recode its rows as censored"
+                )
+        return np.asarray(declared, dtype=str)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: Any, y: np.ndarray) -> CauseSpecificCox:
+        """Fit one Cox model per cause on all rows.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+            Encoded covariates (e.g. the output of :class:`~cnslrisk.model.features.FeatureEncoder`).
+        y : structured array, shape (n_samples,)
+            Fields ``cause`` and ``time``, as built by :func:`competing_outcome`.
+
+        Returns
+        -------
+        self
+        """
+        rows = validate_data(self, X, ensure_min_samples=2, dtype=np.float64).shape[0]
+        cause, time = self._check_outcome(y, rows)
+        causes = self._resolve_causes(cause)
+        models = []
+        for c in causes:
+            model = CoxPH(float(self.alpha), ties=self.ties)
+            try:
+                model.fit(X, Surv.from_arrays(cause == c, time))
+            except ValueError as exc:
+                raise ValueError(f"CauseSpecificCox.fit: cause {str(c)!r}: {exc}") from exc
+            models.append(model)
+        self.causes_ = causes
+        self.models_ = models
+        self.event_counts_ = {str(c): int(np.sum(cause == c)) for c in causes}
+        self._set_grid()
+        return self
+
+    def _set_grid(self) -> None:
+        self.unique_times_ = np.unique(np.concatenate([m.unique_times_ for m in self.models_]))
+        increments = np.zeros((self.unique_times_.size, len(self.models_)))
+        for k, m in enumerate(self.models_):
+            at = np.searchsorted(self.unique_times_, m.unique_times_)
+            increments[at, k] = np.diff(m.cum_baseline_hazard_, prepend=0.0)
+        self.baseline_increments_ = increments
+
+    def _relative_hazards(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "models_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return np.column_stack([np.exp(X @ m.coef_ - m.x_mean_ @ m.coef_) for m in self.models_])
+
+    def predict_cause_specific_risk(self, X: Any) -> np.ndarray:
+        """Linear predictors of the cause-specific models (log hazard ratio against the training means).
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+            Encoded covariates.
+
+        Returns
+        -------
+        ndarray, shape (n_samples, n_causes)
+        """
+        return np.log(self._relative_hazards(X))
+
+    def _product_limit(self, r: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """CIF (n, K, T) and all-cause survival (n, T) at ``times`` for relative hazards ``r`` (n, K).
+
+        Only element-wise products and sums along the time axis are used (no matrix products), so
+        a row's numbers do not depend on the other rows or on the chunk size.
+        """
+        index = np.searchsorted(self.unique_times_, times, side="right")  # event times <= t: [0, index)
+        ends = np.unique(index[index > 0])  # the sums are needed up to these positions only
+        n, n_causes = r.shape
+        cif = np.zeros((n, n_causes, times.size))
+        surv = np.ones((n, times.size))
+        if ends.size == 0:
+            return cif, surv
+        m = int(ends[-1])
+        dH = self.baseline_increments_[:m]
+        starts = np.r_[0, ends[:-1]]
+        which = np.searchsorted(ends, index)  # segment of each requested time (when index > 0)
+        reached = index > 0
+        step = max(1, _CHUNK_CELLS // m)
+        for lo in range(0, n, step):
+            rk = r[lo:lo + step].T  # (K, rows): time runs along axis 0 below, rows along the fast axis
+            total = dH[:, :1] * rk[0]  # (m, rows): all-cause hazard jump at each event time
+            for k in range(1, n_causes):
+                total += dH[:, k:k + 1] * rk[k]
+            after = np.cumprod(np.maximum(1.0 - total, 0.0), axis=0)
+            before = np.concatenate([np.ones((1, rk.shape[1])), after[:-1]], axis=0)
+            capped = total > 1.0  # cap a jump above 1 at 1 and share it between the causes by hazard
+            if capped.any():
+                before[capped] /= total[capped]
+            for k in range(n_causes):
+                sums = np.cumsum(np.add.reduceat(before * dH[:, k:k + 1], starts, axis=0), axis=0)
+                cif[lo:lo + step, k] = np.where(reached[:, None], sums[which] * rk[k], 0.0).T
+            surv[lo:lo + step] = np.where(reached[:, None], after[index - 1], 1.0).T
+        return cif, surv
+
+    def predict_cumulative_incidence(self, X: Any, times: Any) -> np.ndarray:
+        """Absolute risk ``F_k(t|x)`` of each cause by each time (product-limit, see the class notes).
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+            Encoded covariates.
+        times : array-like, shape (n_times,)
+            Times on the training time scale.
+
+        Returns
+        -------
+        ndarray, shape (n_samples, n_causes, n_times)
+            Causes in the order of ``causes_``; 0 before the first event time.
+        """
+        return self._product_limit(self._relative_hazards(X), self._times(times))[0]
+
+    def predict_survival(self, X: Any, times: Any) -> np.ndarray:
+        """Event-free survival ``S(t|x) = prod_{u <= t} (1 - sum_j dL_j(u|x)) = 1 - sum_k F_k(t|x)``.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+            Encoded covariates.
+        times : array-like, shape (n_times,)
+            Times on the training time scale.
+
+        Returns
+        -------
+        ndarray, shape (n_samples, n_times)
+        """
+        return self._product_limit(self._relative_hazards(X), self._times(times))[1]
+
+    def likely_pattern(self, X: Any, horizon: float) -> np.ndarray:
+        """The cause most likely to be the event should one occur by ``horizon``: argmax over k of F_k(horizon|x).
+
+        The conditional probabilities ``F_k / sum_j F_j`` have the same ranking as ``F_k``. Ties go
+        to the cause listed first in ``causes_``. Where every ``F_k(horizon|x)`` is 0 (a horizon
+        before the first event time) the pattern is undefined and returned as None.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+            Encoded covariates.
+        horizon : float
+            Time on the training time scale.
+
+        Returns
+        -------
+        ndarray of object, shape (n_samples,)
+            A value of ``causes_`` or None.
+        """
+        cif = self.predict_cumulative_incidence(X, [float(horizon)])[:, :, 0]
+        return self.pattern_from_incidence(cif)
+
+    def pattern_from_incidence(self, cif: np.ndarray) -> np.ndarray:
+        """:meth:`likely_pattern` from already predicted incidences at one time, shape (n_samples, n_causes)."""
+        check_is_fitted(self, "models_")
+        labels = np.asarray(self.causes_, dtype=object)[np.argmax(cif, axis=1)]
+        return np.where(cif.max(axis=1) > 0, labels, None)
+
+    @staticmethod
+    def _times(times: Any) -> np.ndarray:
+        t = np.atleast_1d(np.asarray(times, dtype=float))
+        if t.ndim != 1 or not np.isfinite(t).all():
+            raise ValueError("parameter times of CauseSpecificCox must be a 1-d array of finite times")
+        return t
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-safe parameters from which :meth:`from_dict` rebuilds an identical predictor.
+
+        Returns
+        -------
+        dict
+            Format tag, hyperparameters, causes, event counts, feature names and one
+            :meth:`CoxPH.to_dict <cnslrisk.model.estimators.CoxPH.to_dict>` per cause.
+        """
+        check_is_fitted(self, "models_")
+        names = getattr(self, "feature_names_in_", None)
+        return {
+            "format": _FORMAT,
+            "params": {
+                "causes": None if self.causes is None else [str(c) for c in cause_text(list(self.causes))],
+                "censored": str(cause_text([self.censored])[0]),
+                "ties": self.ties,
+                "alpha": float(self.alpha),
+            },
+            "causes": [str(c) for c in self.causes_],
+            "event_counts": dict(self.event_counts_),
+            "feature_names": None if names is None else [str(n) for n in names],
+            "models": [m.to_dict() for m in self.models_],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CauseSpecificCox:
+        """Rebuild a fitted :class:`CauseSpecificCox` from :meth:`to_dict` output (no pickle involved).
+
+        Parameters
+        ----------
+        d : dict
+            Output of :meth:`to_dict` (e.g. after a JSON round trip).
+
+        Returns
+        -------
+        CauseSpecificCox
+        """
+        if d.get("format") != _FORMAT:
+            raise ValueError(f"CauseSpecificCox.from_dict: format {d.get('format')!r} is not {_FORMAT!r}")
+        model = cls(**d["params"])
+        model.causes_ = np.asarray(d["causes"], dtype=str)
+        model.models_ = [CoxPH.from_dict(m) for m in d["models"]]
+        model.event_counts_ = {str(k): int(v) for k, v in d["event_counts"].items()}
+        model.n_features_in_ = model.models_[0].n_features_in_
+        if d["feature_names"] is not None:
+            model.feature_names_in_ = np.asarray(d["feature_names"], dtype=object)
+        model._set_grid()
+        return model
