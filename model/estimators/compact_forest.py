@@ -373,11 +373,11 @@ class CompactForest:
             raise ForestFileError(f"CompactForest load: record format {record.get('format')!r} version "
                                   f"{record.get('version')!r} is not {FORMAT!r} version {FORMAT_VERSION}")
         for name in (_NPZ, _JSON):
+            if not (directory / name).is_file():
+                raise ForestFileError(f"CompactForest load: {directory / name}: file is missing")
+        for name in (_NPZ, _JSON):
             path = directory / name
-            if not path.is_file():
-                raise ForestFileError(f"CompactForest load: {path}: file is missing")
-            want = record.get("files", {}).get(name, {}).get("sha256")
-            if _sha256(path) != want:
+            if _sha256(path) != record.get("files", {}).get(name, {}).get("sha256"):
                 raise ForestFileError(f"CompactForest load: {path}: sha256 differs from the record; "
                                       "the file was altered or belongs to another model")
         meta = json.loads((directory / _JSON).read_text())

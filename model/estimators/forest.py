@@ -150,7 +150,8 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         -------
         ndarray, shape (n_samples,)
         """
-        return self.compact_.predict(self._array(X))
+        X = self._array(X)
+        return self.compact_.predict(X)
 
     def predict_survival(self, X: Any, times: Any) -> np.ndarray:
         """Ensemble survival probability at ``times`` (1 before the first training event time).
@@ -164,7 +165,8 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         -------
         ndarray, shape (n_samples, n_times)
         """
-        return self.compact_.predict_at(self._array(X), times, kind="survival")
+        X = self._array(X)
+        return self.compact_.predict_at(X, times, kind="survival")
 
     def predict_cumulative_hazard(self, X: Any, times: Any) -> np.ndarray:
         """Ensemble (Nelson-Aalen) cumulative hazard at ``times`` (0 before the first event time).
@@ -178,7 +180,8 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         -------
         ndarray, shape (n_samples, n_times)
         """
-        return self.compact_.predict_at(self._array(X), times, kind="cum_hazard")
+        X = self._array(X)
+        return self.compact_.predict_at(X, times, kind="cum_hazard")
 
 
 def forest_to_files(survival_forest: SurvivalForest, directory: str | Path) -> dict[str, Any]:

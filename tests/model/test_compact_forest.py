@@ -1,0 +1,193 @@
+"""CompactForest: equal to scikit-survival's forest, flat between event times, float32 and grid costs, storage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sksurv.ensemble import RandomSurvivalForest
+from sksurv.util import Surv
+
+from cnslrisk.model.estimators import (
+    CompactForest,
+    ForestFileError,
+    SurvivalForest,
+    forest_from_files,
+    forest_to_files,
+)
+from cnslrisk.model.features import FeatureEncoder
+from cnslrisk.model.pipeline import make_pipeline
+from cnslrisk.model.synthetic import generate_cohort
+
+FEATURES = {
+    "binary": ("pce", "lmd", "steroids", "ldh_elevated"),
+    "categorical": ("cnsl_type", "car_product", "bridging"),
+    "numeric": ("age", "ecog", "prior_lines"),
+}
+
+
+def _whas500():
+    from sksurv.datasets import load_whas500
+
+    X, y = load_whas500()
+    return X.astype(float).to_numpy(), y
+
+
+def _synthetic():
+    cohort = generate_cohort(400, seed=3)
+    X = FeatureEncoder(**FEATURES).fit_transform(cohort)
+    return np.asarray(X, dtype=float), Surv.from_arrays(cohort["pfs1_event"], cohort["pfs1_months"])
+
+
+@pytest.fixture(scope="module", params=["whas500", "synthetic"])
+def case(request):
+    X, y = _whas500() if request.param == "whas500" else _synthetic()
+    rsf = RandomSurvivalForest(n_estimators=25, min_samples_leaf=5, max_features="sqrt", random_state=0).fit(X, y)
+    return X, y, rsf, CompactForest.from_sksurv(rsf)
+
+
+def test_predictions_equal_scikit_survival(case):
+    X, _, rsf, compact = case
+    event = rsf.is_event_time_
+    assert not event.all()  # the sksurv grid holds censored-only times that the compact grid drops
+    np.testing.assert_array_equal(compact.times_, rsf.unique_times_[event])
+    np.testing.assert_allclose(compact.predict(X), rsf.predict(X), rtol=0, atol=1e-9)
+    surv = rsf.predict_survival_function(X, return_array=True)
+    chf = rsf.predict_cumulative_hazard_function(X, return_array=True)
+    np.testing.assert_allclose(
+        compact.predict_survival_function(X, return_array=True), surv[:, event], rtol=0, atol=1e-9
+    )
+    np.testing.assert_allclose(
+        compact.predict_cumulative_hazard_function(X, return_array=True), chf[:, event], rtol=0, atol=1e-9
+    )
+    # at EVERY point of sksurv's grid (censored times included) the step curves agree
+    np.testing.assert_allclose(compact.predict_at(X, rsf.unique_times_), surv, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(compact.predict_at(X, rsf.unique_times_, kind="cum_hazard"), chf, rtol=0, atol=1e-9)
+    steps = compact.predict_survival_function(X[:3])
+    np.testing.assert_array_equal(steps[1].y, compact.predict_survival_function(X[1:2], return_array=True)[0])
+
+
+def test_every_leaf_is_flat_at_censored_only_times(case):
+    _, _, rsf, _ = case
+    event = rsf.is_event_time_
+    last_event = np.maximum.accumulate(np.where(event, np.arange(event.size), -1))
+    for tree in rsf.estimators_:
+        values = tree.tree_.value[tree.tree_.children_left < 0]
+        padded = np.concatenate([np.zeros_like(values[:, :1]), values], axis=1)
+        padded[:, 0, 1] = 1.0  # before the first event: cumulative hazard 0, survival 1
+        np.testing.assert_array_equal(values, padded[:, last_event + 1])
+
+
+def test_routing_reaches_scikit_learns_leaves(case):
+    X, _, rsf, compact = case
+    leaves = compact.apply(X)
+    offsets = compact.arrays["node_offsets"]
+    for t, tree in enumerate(rsf.estimators_):
+        node = tree.apply(X.astype(np.float32))
+        np.testing.assert_array_equal(leaves[t], compact.arrays["leaf_of_node"][offsets[t] + node])
+
+
+def test_missing_values_follow_the_learned_side():
+    X, y = _whas500()
+    X = X.copy()
+    X[np.random.default_rng(0).random(X.shape) < 0.1] = np.nan
+    rsf = RandomSurvivalForest(n_estimators=10, min_samples_leaf=5, random_state=0).fit(X, y)
+    assert rsf.estimators_[0].tree_.missing_go_to_left.any()
+    np.testing.assert_allclose(CompactForest.from_sksurv(rsf).predict(X), rsf.predict(X), rtol=0, atol=1e-9)
+
+
+def test_float32_store_error_bound(case):
+    # Each leaf value v is rounded once to float32 (round to nearest, unit roundoff u = 2**-24), so
+    # |fl(v) - v| <= u |v|. The ensemble mean of T such values, summed in float64, is off by at most
+    # u * max|v| plus float64 rounding (<= T * 2**-53 * max|v|, below 1e-13 here).
+    X, _, _, compact = case
+    small = CompactForest.from_sksurv(case[2], dtype="float32")
+    assert small.arrays["survival"].dtype == np.float32
+    u = 2.0**-24
+    surv = compact.predict_survival_function(X, return_array=True)
+    chf = compact.predict_cumulative_hazard_function(X, return_array=True)
+    assert np.abs(small.predict_survival_function(X, return_array=True) - surv).max() <= u * 1.0 + 1e-13
+    assert np.abs(small.predict_cumulative_hazard_function(X, return_array=True) - chf).max() <= u * chf.max() + 1e-13
+    np.testing.assert_array_equal(small.predict(X), compact.predict(X))  # leaf risk stays float64
+
+
+def test_coarse_grid_cost(case):
+    X, _, rsf, compact = case
+    times = compact.times_
+    keep = [np.quantile(times, 0.5)]
+    coarse = CompactForest.from_sksurv(rsf, max_times=10, keep_times=keep)
+    assert 10 <= coarse.times_.size <= 11 and coarse.times_[0] == times[0] and coarse.times_[-1] == times[-1]
+    np.testing.assert_array_equal(coarse.predict(X), compact.predict(X))
+    np.testing.assert_array_equal(coarse.predict_at(X, keep), compact.predict_at(X, keep))
+    # elsewhere a coarse curve reads the full curve at the kept grid time on or before t
+    horizons = np.quantile(times, [0.2, 0.4, 0.8])
+    previous = coarse.times_[np.searchsorted(coarse.times_, horizons, side="right") - 1]
+    np.testing.assert_array_equal(coarse.predict_at(X, horizons), compact.predict_at(X, previous))
+    # so the cost is the survival drop within one coarse interval: bounded by the largest such drop
+    full = compact.predict_survival_function(X, return_array=True)
+    bounds = zip(coarse.times_, coarse.times_[1:], strict=False)
+    drops = [np.ptp(full[:, (times >= a) & (times < b)], axis=1).max() for a, b in bounds]
+    cost = np.abs(coarse.predict_at(X, horizons) - compact.predict_at(X, horizons)).max()
+    assert 0 < cost <= max(drops)
+
+
+def test_save_load_round_trip_and_tamper(tmp_path, case):
+    X, _, _, compact = case
+    record = compact.save(tmp_path / "f")
+    loaded = CompactForest.load(tmp_path / "f", record)
+    np.testing.assert_array_equal(loaded.predict(X), compact.predict(X))
+    np.testing.assert_array_equal(
+        loaded.predict_survival_function(X, return_array=True), compact.predict_survival_function(X, return_array=True)
+    )
+    with np.load(tmp_path / "f" / "forest.npz", allow_pickle=False) as npz:
+        assert all(npz[name].dtype != object for name in npz.files)
+    raw = bytearray((tmp_path / "f" / "forest.npz").read_bytes())
+    raw[len(raw) // 2] ^= 1
+    (tmp_path / "f" / "forest.npz").write_bytes(bytes(raw))
+    with pytest.raises(ForestFileError, match=r"forest\.npz: sha256 differs from the record"):
+        CompactForest.load(tmp_path / "f", record)
+    (tmp_path / "f" / "forest.json").unlink()
+    with pytest.raises(ForestFileError, match=r"forest\.json: file is missing"):
+        CompactForest.load(tmp_path / "f", record)
+    with pytest.raises(ForestFileError, match="record format 'other' version 1 is not 'cnslrisk-compact-forest'"):
+        CompactForest.load(tmp_path / "f", {**record, "format": "other"})
+
+
+def test_pipeline_survives_files(tmp_path):
+    cohort = generate_cohort(200, seed=5)
+    y = Surv.from_arrays(cohort["pfs1_event"], cohort["pfs1_months"])
+    grid = {"min_samples_leaf": [6], "max_features": ["sqrt"]}
+    pipe = make_pipeline("rsf", **FEATURES, n_estimators=20, param_grid=grid, inner_cv=2).fit(cohort, y)
+    record = forest_to_files(pipe.named_steps["model"], tmp_path)
+    loaded = forest_from_files(tmp_path, record)
+    assert not hasattr(loaded, "estimator_") and loaded.best_params_ == pipe.named_steps["model"].best_params_
+    np.testing.assert_array_equal(loaded.feature_names_in_, pipe.named_steps["model"].feature_names_in_)
+    pipe_loaded = make_pipeline("rsf", **FEATURES)
+    pipe_loaded.steps = [pipe.steps[0], ("model", loaded)]
+    horizons = [3, 6, 12]
+    np.testing.assert_array_equal(pipe_loaded.predict(cohort), pipe.predict(cohort))
+    np.testing.assert_array_equal(
+        pipe_loaded.predict_survival(cohort, horizons), pipe.predict_survival(cohort, horizons)
+    )
+    np.testing.assert_array_equal(
+        pipe_loaded.predict_cumulative_hazard(cohort, horizons), pipe.predict_cumulative_hazard(cohort, horizons)
+    )
+    assert pipe_loaded.score(cohort, y) == pipe.score(cohort, y)
+    encoded = pipe.named_steps["encode"].transform(cohort)
+    with pytest.raises(ValueError, match="The feature names should match those that were passed during fit"):
+        loaded.predict(encoded[encoded.columns[::-1]])
+
+
+def test_refusals():
+    X, y = _whas500()
+    lean = RandomSurvivalForest(n_estimators=2, low_memory=True, random_state=0).fit(X[:100], y[:100])
+    with pytest.raises(ValueError, match="CompactForest: the forest was fitted with low_memory=True"):
+        CompactForest.from_sksurv(lean)
+    rsf = RandomSurvivalForest(n_estimators=2, random_state=0).fit(X[:100], y[:100])
+    with pytest.raises(ValueError, match=r"CompactForest: dtype='float16' is not one of \{float64, float32\}"):
+        CompactForest.from_sksurv(rsf, dtype="float16")
+    with pytest.raises(ValueError, match="CompactForest: max_times=1 must be at least 2 or None"):
+        CompactForest.from_sksurv(rsf, max_times=1)
+    with pytest.raises(ValueError, match=r"CompactForest: X has shape \(3, 2\); expected \(n_samples, 14\)"):
+        CompactForest.from_sksurv(rsf).predict(X[:3, :2])
+    with pytest.raises(ValueError, match="This SurvivalForest instance is not fitted yet"):
+        SurvivalForest().predict(X)
