@@ -1,0 +1,125 @@
+"""Batch scoring of real files: formats, ids, atomicity, rejects, kill -9 and agreement with one-patient scoring."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cnslrisk.model import CohortValidationError, write_cohort
+from cnslrisk.model.synthetic import generate_cohort, write_synthetic_cohort
+from cnslrisk.serving.batch import count_rows, score_file
+from cnslrisk.serving.scoring import score_records
+
+
+@pytest.fixture
+def cohort():
+    return generate_cohort(250, seed=11)
+
+
+@pytest.mark.parametrize(("source", "target"), [("in.csv", "out.parquet"), ("in.parquet", "out.csv")])
+def test_formats_ids_and_counts(registered, cohort, tmp_path, source, target):
+    write_cohort(cohort, tmp_path / source)
+    summary = score_file(registered.model, tmp_path / source, tmp_path / target, chunk_size=64)
+    assert (summary.rows_in, summary.scored, summary.rejected) == (250, 250, 0)
+    out = pd.read_parquet(tmp_path / target) if target.endswith("parquet") else pd.read_csv(tmp_path / target)
+    assert out["patient_id"].tolist() == cohort["patient_id"].tolist()
+    assert list(out.columns) == registered.model.predict_columns()
+    assert not list(tmp_path.glob(".*.partial"))
+
+
+def test_batch_row_equals_single_patient_output(registered, cohort, tmp_path):
+    write_cohort(cohort, tmp_path / "in.csv")
+    score_file(registered.model, tmp_path / "in.csv", tmp_path / "out.parquet", chunk_size=100)
+    batch = pd.read_parquet(tmp_path / "out.parquet").set_index("patient_id")
+    for i in (0, 137, 249):
+        record = cohort.iloc[i].to_dict()
+        single = score_records(registered.model, [record])["predictions"][0]
+        row = batch.loc[record["patient_id"]]
+        for column in registered.model.predict_columns()[1:-1]:
+            expected, got = single[column], row[column]
+            if expected is None:
+                assert np.isnan(got), column
+            elif isinstance(expected, str):
+                assert got == expected
+            else:
+                assert got == pytest.approx(expected, rel=1e-12, abs=1e-15), column
+
+
+def test_invalid_rows_stop_the_run_and_leave_no_output(registered, cohort, tmp_path):
+    bad = cohort.copy()
+    bad = bad.astype({"age": object, "pce": object})
+    bad.loc[5, "age"] = "old"
+    bad.loc[200, "pce"] = "maybe"
+    write_cohort(bad, tmp_path / "in.csv")
+    with pytest.raises(CohortValidationError) as info:
+        score_file(registered.model, tmp_path / "in.csv", tmp_path / "out.csv", chunk_size=64)
+    messages = [p.message() for p in info.value.problems]
+    assert messages == ["row 6 (patient SYN-006), field age: 'old' is not a number >= 18 and <= 100 (years)",
+                        "row 201 (patient SYN-201), field pce: 'maybe' is not one of {true, false}"]
+    assert not (tmp_path / "out.csv").exists() and not list(tmp_path.glob(".*.partial"))
+
+
+def test_rejects_file_takes_invalid_rows_with_reasons(registered, cohort, tmp_path):
+    bad = cohort.copy()
+    bad.loc[[5, 70, 71], "age"] = -1.0
+    write_cohort(bad, tmp_path / "in.parquet")
+    summary = score_file(registered.model, tmp_path / "in.parquet", tmp_path / "out.csv",
+                         rejects_path=tmp_path / "rejects.csv", chunk_size=64)
+    assert (summary.rows_in, summary.scored, summary.rejected) == (250, 247, 3)
+    rejects = pd.read_csv(tmp_path / "rejects.csv", dtype=str)
+    assert rejects["row"].tolist() == ["6", "71", "72"]
+    assert rejects["reasons"].str.contains("field age: '-1' is below the minimum 18").all()
+    scored = pd.read_csv(tmp_path / "out.csv")
+    assert set(scored["patient_id"]) | set(rejects["patient_id"]) == set(cohort["patient_id"])
+    assert not set(scored["patient_id"]) & set(rejects["patient_id"])
+
+
+def test_file_level_problems(registered, cohort, tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(CohortValidationError, match="the file is empty"):
+        score_file(registered.model, tmp_path / "empty.csv", tmp_path / "out.csv")
+    write_cohort(cohort.drop(columns=["lmd"]).assign(favourite_colour="red"), tmp_path / "cols.csv")
+    with pytest.raises(CohortValidationError) as info:
+        score_file(registered.model, tmp_path / "cols.csv", tmp_path / "out.csv")
+    text = str(info.value)
+    assert "field favourite_colour: unknown column" in text and "field lmd: required column is missing" in text
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_extra_columns_can_be_allowed(registered, cohort, tmp_path):
+    write_cohort(cohort.assign(site_code="A"), tmp_path / "in.csv")
+    summary = score_file(registered.model, tmp_path / "in.csv", tmp_path / "out.csv", allow_extra_columns=True)
+    assert summary.scored == 250
+
+
+def test_count_rows_matches_the_file(cohort, tmp_path):
+    write_cohort(cohort, tmp_path / "in.csv", provenance={"source": "synthetic"})
+    write_cohort(cohort, tmp_path / "in.parquet")
+    assert count_rows(tmp_path / "in.csv") == count_rows(tmp_path / "in.parquet") == 250
+
+
+def test_kill_9_then_rerun_scores_every_row_exactly_once(registered, tmp_path):
+    source = write_synthetic_cohort(tmp_path / "big.parquet", 400_000, seed=3)
+    out = tmp_path / "scored.parquet"
+    command = [sys.executable, "-m", "cnslrisk.serving.cli", "score", "--model", registered.model_uri,
+               "--tracking-uri", registered.tracking_uri, "--input", str(source), "--out", str(out),
+               "--chunk-size", "20000"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    partial = tmp_path / f".{out.name}.partial"
+    deadline = time.monotonic() + 120
+    while not partial.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    assert process.poll() is None, "the run finished before it could be killed; use a larger input"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert partial.exists() and not out.exists()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, timeout=300)
+    ids = pd.read_parquet(out, columns=["patient_id"])["patient_id"]
+    assert len(ids) == 400_000 and ids.is_unique and not partial.exists()
