@@ -177,7 +177,7 @@ class CauseSpecificCox(BaseEstimator):
 
     def _resolve_causes(self, cause: np.ndarray) -> np.ndarray:
         censored = str(cause_text([self.censored])[0])
-        seen = sorted(set(np.unique(cause)) - {censored})
+        seen = sorted({str(c) for c in np.unique(cause)} - {censored})
         declared = seen if self.causes is None else [str(c) for c in cause_text(list(self.causes))]
         if censored in declared:
             raise ValueError(f"CauseSpecificCox.fit: parameter causes: {censored!r} is the censored value")
@@ -239,7 +239,9 @@ class CauseSpecificCox(BaseEstimator):
     def _relative_hazards(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "models_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        return np.column_stack([np.exp(X @ m.coef_ - m.x_mean_ @ m.coef_) for m in self.models_])
+        # an element-wise product summed per row (not a BLAS product) keeps each row's number independent
+        # of the batch it is scored in
+        return np.column_stack([np.exp((X * m.coef_).sum(axis=1) - m.x_mean_ @ m.coef_) for m in self.models_])
 
     def predict_cause_specific_risk(self, X: Any) -> np.ndarray:
         """Linear predictors of the cause-specific models (log hazard ratio against the training means).
