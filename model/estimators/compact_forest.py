@@ -36,8 +36,6 @@ from typing import Any
 import numpy as np
 from sksurv.functions import StepFunction
 
-from ._breslow import step_lookup
-
 __all__ = ["CompactForest", "ForestFileError", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "cnslrisk-compact-forest"
@@ -46,6 +44,7 @@ _NPZ = "forest.npz"
 _JSON = "forest.json"
 _ARRAYS = ("node_offsets", "feature", "threshold", "children_left", "children_right", "missing_left",
            "leaf_of_node", "times", "survival", "cum_hazard", "risk")
+_CURVES = ("survival", "cum_hazard")
 _PAIRS_PER_CHUNK = 1 << 20
 
 
@@ -72,6 +71,25 @@ def _grid_columns(times: np.ndarray, max_times: int | None, keep_times: Sequence
     # the step value at a kept time is the value at the last event time on or before it
     kept = np.searchsorted(times, np.asarray(keep_times, dtype=float), side="right") - 1
     return np.unique(np.concatenate([columns, kept[kept >= 0]]))
+
+
+def _to_steps(table: np.ndarray) -> dict[str, np.ndarray]:
+    """A leaf table as its steps: per leaf the first column and every column where the value changes."""
+    change = np.ones(table.shape, dtype=bool)
+    change[:, 1:] = table[:, 1:] != table[:, :-1]
+    rows, cols = np.nonzero(change)
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=table.shape[0]))])
+    return {"ptr": ptr.astype(np.int64), "col": cols.astype(np.min_scalar_type(table.shape[1])),
+            "value": table[rows, cols]}
+
+
+def _from_steps(ptr: np.ndarray, col: np.ndarray, value: np.ndarray, n_times: int) -> np.ndarray:
+    """Inverse of :func:`_to_steps`: forward-fill each leaf's values over the grid (exact)."""
+    rows = np.repeat(np.arange(ptr.size - 1), np.diff(ptr))
+    index = np.zeros((ptr.size - 1, n_times), dtype=np.int32 if value.size < 2**31 else np.int64)
+    index[rows, col] = np.arange(value.size)
+    np.maximum.accumulate(index, axis=1, out=index)
+    return value[index]
 
 
 class CompactForest:
@@ -247,11 +265,12 @@ class CompactForest:
                 nodes = np.where(left, self._left[nodes], self._right[nodes])
         return np.ascontiguousarray(out.T)
 
-    def _average(self, table: np.ndarray, leaves: np.ndarray) -> np.ndarray:
+    def _average(self, table: np.ndarray, leaves: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
         # tree by tree in forest order, then one division: the same operations as scikit-survival
-        total = np.zeros((leaves.shape[1], *table.shape[1:]), dtype=np.float64)
+        shape = table.shape[1:] if columns is None else columns.shape
+        total = np.zeros((leaves.shape[1], *shape), dtype=np.float64)
         for tree_leaves in leaves:
-            total += table[tree_leaves]
+            total += table[tree_leaves] if columns is None else table[tree_leaves[:, None], columns]
         total /= self.n_trees_
         return total
 
@@ -321,12 +340,17 @@ class CompactForest:
         -------
         ndarray, shape (n_samples, n_times)
         """
-        before = 1.0 if kind == "survival" else 0.0
-        table = step_lookup(self.times_, self.arrays[kind], np.atleast_1d(times), axis=1, before=before)
-        return self._average(table, self.apply(X))
+        index = np.searchsorted(self.times_, np.atleast_1d(np.asarray(times, dtype=float)), side="right") - 1
+        out = self._average(self.arrays[kind], self.apply(X), np.maximum(index, 0))
+        out[:, index < 0] = 1.0 if kind == "survival" else 0.0
+        return out
 
     def save(self, directory: str | Path) -> dict[str, Any]:
         """Write ``forest.npz`` (arrays) and ``forest.json`` (metadata) into ``directory``.
+
+        The leaf curves are written as steps (the first value and each change, with its grid
+        column) and forward-filled on load, which restores them exactly; ``np.savez_compressed``
+        is used and no array holds Python objects.
 
         Parameters
         ----------
@@ -340,7 +364,10 @@ class CompactForest:
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        np.savez(directory / _NPZ, **self.arrays)
+        arrays = {name: value for name, value in self.arrays.items() if name not in _CURVES}
+        for name in _CURVES:
+            arrays.update({f"{name}_{part}": v for part, v in _to_steps(self.arrays[name]).items()})
+        np.savez_compressed(directory / _NPZ, **arrays)
         meta = {"format": FORMAT, "version": FORMAT_VERSION, "n_trees": self.n_trees_,
                 "n_features_in": self.n_features_in, "feature_names": self.feature_names,
                 "n_times": int(self.times_.size), "dtype": str(self.arrays["survival"].dtype),
@@ -382,6 +409,9 @@ class CompactForest:
                                       "the file was altered or belongs to another model")
         meta = json.loads((directory / _JSON).read_text())
         with np.load(directory / _NPZ, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in _ARRAYS}
+            arrays = {name: npz[name] for name in _ARRAYS if name not in _CURVES}
+            for name in _CURVES:
+                parts = (npz[f"{name}_{part}"] for part in ("ptr", "col", "value"))
+                arrays[name] = _from_steps(*parts, arrays["times"].size)
         return cls(**arrays, n_features_in=meta["n_features_in"], feature_names=meta["feature_names"],
                    metadata=meta["metadata"])
