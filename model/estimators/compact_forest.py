@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.tree._tree import NODE_DTYPE, Tree
 from sksurv.functions import StepFunction
 
 __all__ = ["CompactForest", "ForestFileError", "FORMAT", "FORMAT_VERSION"]
@@ -46,6 +47,7 @@ _ARRAYS = ("node_offsets", "feature", "threshold", "children_left", "children_ri
            "leaf_of_node", "times", "survival", "cum_hazard", "risk")
 _CURVES = ("survival", "cum_hazard")
 _PAIRS_PER_CHUNK = 1 << 20
+_COMPILED_FROM_ROWS = 64
 
 
 class ForestFileError(ValueError):
@@ -157,6 +159,7 @@ class CompactForest:
         self._left = np.where(leaf, own, base + self.arrays["children_left"])
         self._right = np.where(leaf, own, base + self.arrays["children_right"])
         self._roots = offsets[:-1].astype(np.int64)
+        self._trees: list[Tree] | None = None
 
     @classmethod
     def from_sksurv(cls, forest: Any, *, max_times: int | None = None, keep_times: Sequence[float] = (),
@@ -224,8 +227,30 @@ class CompactForest:
         # scikit-survival compares float32 features with float64 thresholds
         return np.ascontiguousarray(X, dtype=np.float32).astype(np.float64)
 
+    def _compiled(self) -> list[Tree]:
+        """scikit-learn ``Tree`` objects rebuilt from the split arrays (no leaf values), built once."""
+        if self._trees is None:
+            a, offsets = self.arrays, self.arrays["node_offsets"]
+            self._trees = []
+            for start, stop in zip(offsets[:-1], offsets[1:], strict=True):
+                nodes = np.zeros(stop - start, dtype=NODE_DTYPE)
+                for field, name in (("left_child", "children_left"), ("right_child", "children_right"),
+                                    ("feature", "feature"), ("threshold", "threshold"),
+                                    ("missing_go_to_left", "missing_left")):
+                    nodes[field] = a[name][start:stop]
+                nodes["n_node_samples"], nodes["weighted_n_node_samples"] = 1, 1.0
+                tree = Tree(self.n_features_in, np.ones(1, dtype=np.intp), 1)
+                tree.__setstate__({"max_depth": int(stop - start), "node_count": int(stop - start), "nodes": nodes,
+                                   "values": np.zeros((stop - start, 1, 1))})
+                self._trees.append(tree)
+        return self._trees
+
     def apply(self, X: Any) -> np.ndarray:
         """Leaf reached by every row in every tree.
+
+        From 64 rows on, each tree routes the rows with scikit-learn's compiled ``Tree.apply``
+        (trees rebuilt from the stored arrays on first use); fewer rows go through all trees at
+        once in numpy, which avoids one call per tree.
 
         Parameters
         ----------
@@ -238,6 +263,10 @@ class CompactForest:
         """
         X = self._matrix(X)
         n, n_trees = X.shape[0], self.n_trees_
+        if n >= _COMPILED_FROM_ROWS:
+            X32, offsets = X.astype(np.float32), self.arrays["node_offsets"]
+            return np.stack([self.arrays["leaf_of_node"][offsets[t] + tree.apply(X32)]
+                             for t, tree in enumerate(self._compiled())])
         feature, threshold = self.arrays["feature"], self.arrays["threshold"]
         missing_left, leaf_of_node = self.arrays["missing_left"].astype(bool), self.arrays["leaf_of_node"]
         out = np.empty((n, n_trees), dtype=np.int32)
@@ -266,11 +295,17 @@ class CompactForest:
         return np.ascontiguousarray(out.T)
 
     def _average(self, table: np.ndarray, leaves: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
-        # tree by tree in forest order, then one division: the same operations as scikit-survival
-        shape = table.shape[1:] if columns is None else columns.shape
-        total = np.zeros((leaves.shape[1], *shape), dtype=np.float64)
-        for tree_leaves in leaves:
-            total += table[tree_leaves] if columns is None else table[tree_leaves[:, None], columns]
+        # summed tree by tree in forest order, then one division: the same operations as
+        # scikit-survival's serial prediction, hence the same bits (cumsum is sequential too)
+        def gather(tree_leaves: np.ndarray) -> np.ndarray:
+            return table[tree_leaves] if columns is None else table[tree_leaves[..., None], columns]
+
+        if leaves.shape[1] < _COMPILED_FROM_ROWS:
+            total = np.cumsum(gather(leaves), axis=0, dtype=np.float64)[-1]
+        else:
+            total = np.zeros((leaves.shape[1], *gather(leaves[0, :1]).shape[1:]), dtype=np.float64)
+            for tree_leaves in leaves:
+                total += gather(tree_leaves)
         total /= self.n_trees_
         return total
 
