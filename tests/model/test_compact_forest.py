@@ -80,6 +80,11 @@ def test_every_leaf_is_flat_at_censored_only_times(case):
 def test_routing_reaches_scikit_learns_leaves(case):
     X, _, rsf, compact = case
     leaves = compact.apply(X)
+    # fewer than 64 rows take the numpy path (all trees at once) and a vectorised average
+    np.testing.assert_array_equal(compact.apply(X[:7]), leaves[:, :7])
+    np.testing.assert_allclose(compact.predict(X[:7]), rsf.predict(X[:7]), rtol=0, atol=1e-9)
+    surv = rsf.predict_survival_function(X[:7], return_array=True)
+    np.testing.assert_allclose(compact.predict_at(X[:7], rsf.unique_times_), surv, rtol=0, atol=1e-9)
     offsets = compact.arrays["node_offsets"]
     for t, tree in enumerate(rsf.estimators_):
         node = tree.apply(X.astype(np.float32))
@@ -92,7 +97,9 @@ def test_missing_values_follow_the_learned_side():
     X[np.random.default_rng(0).random(X.shape) < 0.1] = np.nan
     rsf = RandomSurvivalForest(n_estimators=10, min_samples_leaf=5, random_state=0).fit(X, y)
     assert rsf.estimators_[0].tree_.missing_go_to_left.any()
-    np.testing.assert_allclose(CompactForest.from_sksurv(rsf).predict(X), rsf.predict(X), rtol=0, atol=1e-9)
+    compact = CompactForest.from_sksurv(rsf)
+    np.testing.assert_allclose(compact.predict(X), rsf.predict(X), rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(compact.apply(X[:9]), compact.apply(X)[:, :9])
 
 
 def test_float32_store_error_bound(case):
