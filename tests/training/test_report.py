@@ -238,6 +238,19 @@ def test_cohort_without_optional_fields_reports_them_absent(tmp_path):
     assert numbers["pfs1"]["overall"]["n"] == 80 and numbers["cox"]["covariates"] == ["pce", "lmd"]
 
 
+def test_constant_risk_factor_still_gives_a_report(tmp_path):
+    df = generate_cohort(40, seed=3)
+    df["pce"] = False
+    html = report(_write(df, tmp_path / "flat.csv", None), tmp_path / "out")
+    numbers = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert numbers["pfs1"]["by_pce"]["logrank"]["note"] == "not testable (fewer than two groups or no event)"
+    assert numbers["response"]["tests"]["pce"]["orr"]["p"] is None
+    assert numbers["cox"]["univariable"]["pce"]["note"].startswith("not estimable: CoxPH fit: the information matrix")
+    assert numbers["cox"]["multivariable"]["terms"] == {}
+    assert "lmd" in numbers["cox"]["univariable"]["lmd"]["terms"]
+    assert "not estimable" in html.read_text()
+
+
 def test_invalid_cohort_raises_and_writes_nothing(tmp_path):
     df = generate_cohort(30, seed=1)
     df.loc[3, "age"] = -5

@@ -46,6 +46,17 @@ def _p(p: float | None) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def _p_is(p: float | None) -> str:
+    """``p = 0.012`` or ``p < 0.001``."""
+    text = _p(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
+def _months(x: float | None) -> str:
+    """Months to one decimal, or two below one month (so 0.04 does not print as 0.0)."""
+    return _num(x, 2 if x is not None and x < 1 else 1)
+
+
 def _n_pct(n: int, pct: float | None) -> str:
     return f"{n} ({_num(pct)} %)"
 
@@ -63,14 +74,14 @@ def _cell(value: Any) -> str:
 
 
 def _test(result: Mapping[str, Any]) -> str:
-    return f"p = {_p(result['p'])} ({result['method']})"
+    return f"{_p_is(result['p'])} ({result['method']})"
 
 
 def _median(km: Mapping[str, Any]) -> str:
     if km["median"] is None:
         return "not reached"
-    upper = "NR" if km["median_upper"] is None else _num(km["median_upper"])
-    return f"{_num(km['median'])} ({_num(km['median_lower'])}–{upper})"
+    upper = "NR" if km["median_upper"] is None else _months(km["median_upper"])
+    return f"{_months(km['median'])} ({_months(km['median_lower'])}–{upper})"
 
 
 def _figure(figures: Mapping[str, str], name: str, caption: str) -> str:
@@ -149,7 +160,7 @@ def _pfs1(s: Mapping[str, Any], figures: Mapping[str, str]) -> str:
     for split in ("pce", "lmd"):
         by = s[f"by_{split}"]
         rows += _km_rows(by, {"false": f"{split.upper()} no", "true": f"{split.upper()} yes"})
-        tests.append(f"<li>by {split.upper()}: log-rank p = {_p(by['logrank']['p'])}</li>")
+        tests.append(f"<li>by {split.upper()}: log-rank {_p_is(by['logrank']['p'])}</li>")
     return ("<h2>CNS-PFS1 (Kaplan–Meier)</h2>"
             + _table(["group", "n", "events", "median, months (95 % CI)"], rows)
             + f"<ul class=\"note\">{''.join(tests)}</ul>"
@@ -208,7 +219,7 @@ def _post(b: Mapping[str, Any], s: Mapping[str, Any], figures: Mapping[str, str]
     test = ""
     if s["by_salvage"] is not None:
         rows += _km_rows(s["by_salvage"], {})
-        test = f"<p class=\"note\">by salvage class: log-rank p = {_p(s['by_salvage']['logrank']['p'])}</p>"
+        test = f"<p class=\"note\">by salvage class: log-rank {_p_is(s['by_salvage']['logrank']['p'])}</p>"
     else:
         test = '<p class="absent">salvage therapy is absent in this cohort</p>'
     return (out + "<h2>CNS-PFS2 after CD19-CAR failure</h2>"

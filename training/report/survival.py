@@ -120,7 +120,8 @@ def _fit(df: pd.DataFrame, columns: Sequence[str], types: dict[str, str]) -> dic
             return out
     if any(issubclass(w.category, ConvergenceWarning) for w in caught):
         out["note"] = "did not converge (a covariate may separate events); estimates unreliable"
-    table = coefficient_table(model.coef_, model.standard_errors_, encoder.get_feature_names_out())
+    with np.errstate(over="ignore"):  # a diverging coefficient gives an infinite HR bound (reported as None)
+        table = coefficient_table(model.coef_, model.standard_errors_, encoder.get_feature_names_out())
     for term, row in table.iterrows():
         out["terms"][term] = {"coef": row["coef"], "hr": row["exp(coef)"], "se": row["se(coef)"],
                               "ci_lower": row["exp(coef) lower 95%"], "ci_upper": row["exp(coef) upper 95%"],
