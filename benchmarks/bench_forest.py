@@ -51,7 +51,8 @@ def _score(engine: str, model, X: np.ndarray) -> np.ndarray:
         curves = model.predict_survival_function(X, return_array=True)
         surv = step_lookup(model.unique_times_, curves, HORIZONS, axis=1, before=1.0)
         return np.column_stack([model.predict(X), surv])
-    return np.column_stack([model.predict(X), model.predict_at(X, HORIZONS)])
+    risk, surv = model.predict_with_survival(X, HORIZONS)  # one routing for both
+    return np.column_stack([risk, surv])
 
 
 def _worker(engine: str, folder: Path, repeats: int) -> None:

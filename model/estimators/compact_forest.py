@@ -19,8 +19,10 @@ is therefore the distinct EVENT times; as right-continuous step functions the cu
 at every time point (checked bit for bit on every leaf in the tests). ``max_times`` coarsens the
 grid further (see :meth:`CompactForest.from_sksurv`); the risk score keeps using all event times.
 
-**Routing** runs all trees at once in numpy, level by level, on (row, tree) pairs that have not yet
-reached a leaf. Features are compared in float32, as scikit-survival does. Leaf values are then
+**Routing**: from 64 rows on, each tree routes the rows with scikit-learn's compiled ``Tree.apply``
+on ``Tree`` objects rebuilt from the stored arrays (``Tree.__setstate__``, no pickle involved);
+fewer rows run through all trees at once in numpy, level by level. Features are compared in
+float32, as scikit-survival does. Leaf values are then
 added tree by tree in the forest's order and divided by the number of trees, which reproduces
 scikit-survival's serial prediction bit for bit.
 """
@@ -375,10 +377,31 @@ class CompactForest:
         -------
         ndarray, shape (n_samples, n_times)
         """
+        return self._at(self.apply(X), times, kind)
+
+    def _at(self, leaves: np.ndarray, times: Any, kind: str) -> np.ndarray:
         index = np.searchsorted(self.times_, np.atleast_1d(np.asarray(times, dtype=float)), side="right") - 1
-        out = self._average(self.arrays[kind], self.apply(X), np.maximum(index, 0))
+        out = self._average(self.arrays[kind], leaves, np.maximum(index, 0))
         out[:, index < 0] = 1.0 if kind == "survival" else 0.0
         return out
+
+    def predict_with_survival(self, X: Any, times: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Risk score and survival at ``times`` from a single routing of ``X`` (what a scorer needs).
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+        times : array-like, shape (n_times,)
+
+        Returns
+        -------
+        risk : ndarray, shape (n_samples,)
+            As :meth:`predict`.
+        survival : ndarray, shape (n_samples, n_times)
+            As :meth:`predict_at` with ``kind="survival"``.
+        """
+        leaves = self.apply(X)
+        return self._average(self.arrays["risk"], leaves), self._at(leaves, times, "survival")
 
     def save(self, directory: str | Path) -> dict[str, Any]:
         """Write ``forest.npz`` (arrays) and ``forest.json`` (metadata) into ``directory``.

@@ -198,3 +198,12 @@ def test_refusals():
         CompactForest.from_sksurv(rsf).predict(X[:3, :2])
     with pytest.raises(ValueError, match="This SurvivalForest instance is not fitted yet"):
         SurvivalForest().predict(X)
+
+
+@pytest.mark.parametrize("n", [5, 300])
+def test_one_routing_for_risk_and_survival(case, n):
+    X, _, rsf, compact = case
+    horizons = np.quantile(compact.times_, [0.25, 0.5])
+    risk, surv = compact.predict_with_survival(X[:n], horizons)
+    np.testing.assert_allclose(risk, rsf.predict(X[:n]), rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(surv, compact.predict_at(X[:n], horizons))
