@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.pipeline import Pipeline
 
 from .pipeline import SurvivalPipeline
 
@@ -40,7 +41,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _pipeline_to_dict(pipeline: SurvivalPipeline) -> dict[str, Any]:
+def _pipeline_to_dict(pipeline: Pipeline) -> dict[str, Any]:
     estimator = pipeline.named_steps["model"]
     return {
         "encoder": pipeline.named_steps["encode"].to_dict(),
@@ -49,15 +50,16 @@ def _pipeline_to_dict(pipeline: SurvivalPipeline) -> dict[str, Any]:
     }
 
 
-def _pipeline_from_dict(params: dict[str, Any]) -> SurvivalPipeline:
+def _pipeline_from_dict(params: dict[str, Any], *, plain: bool = False) -> Pipeline:
     from .estimators import CoxPH, PenalizedCox
     from .features import FeatureEncoder
+    from .pattern import CauseSpecificCox
 
-    classes = {"CoxPH": CoxPH, "PenalizedCox": PenalizedCox}
+    classes = {"CoxPH": CoxPH, "PenalizedCox": PenalizedCox, "CauseSpecificCox": CauseSpecificCox}
     estimator = classes[params["estimator_class"]].from_dict(params["estimator"])
     # as make_pipeline does: the encoder hands named columns to the estimator
     encoder = FeatureEncoder.from_dict(params["encoder"]).set_output(transform="pandas")
-    return SurvivalPipeline([("encode", encoder), ("model", estimator)])
+    return (Pipeline if plain else SurvivalPipeline)([("encode", encoder), ("model", estimator)])
 
 
 @dataclass
@@ -83,6 +85,9 @@ class RiskModel:
     metadata : dict
         Provenance (``training_data``: source, n, events, sha256), validation figures and, once
         registered, ``name``/``version``; carried into every prediction's provenance.
+    pattern : Pipeline, optional
+        The relapse-pattern model (encoder + :class:`~cnslrisk.model.pattern.CauseSpecificCox`):
+        adds ``cif_<cause>_<h>`` and ``likely_pattern`` (argmax of the incidences at the last horizon).
     """
 
     kind: str
@@ -94,6 +99,7 @@ class RiskModel:
     risk_cutpoints: tuple[float, float]
     training_km: dict[str, list[float]]
     metadata: dict[str, Any] = field(default_factory=dict)
+    pattern: Pipeline | None = None
 
     @property
     def feature_columns(self) -> list[str]:
@@ -151,8 +157,19 @@ class RiskModel:
             out[f"survival_{label}_lower"] = lower[:, j]
             out[f"survival_{label}_upper"] = upper[:, j]
         out["median_time"] = self._median(survival[:, len(times):])
+        if self.pattern is not None:
+            out.update(self._patterns(X, horizons))
         out["warnings"] = self.applicability(covariates)
         return pd.DataFrame(out, index=X.index)
+
+    def _patterns(self, X: pd.DataFrame, horizons: tuple[float, ...]) -> dict[str, np.ndarray]:
+        estimator = self.pattern[-1]
+        encoded = self.pattern[:-1].transform(X[self.feature_columns])  # the encoder picks its own columns
+        cif = estimator.predict_cumulative_incidence(encoded, np.asarray(horizons, dtype=float))
+        out = {f"cif_{cause}_{horizon_label(h)}": cif[:, k, j]
+               for k, cause in enumerate(estimator.causes_) for j, h in enumerate(horizons)}
+        out["likely_pattern"] = estimator.pattern_from_incidence(cif[:, :, -1])
+        return out
 
     def predict_columns(self, horizons: tuple[float, ...] | None = None) -> list[str]:
         """The output columns of :meth:`predict`, in order."""
@@ -161,7 +178,12 @@ class RiskModel:
         for h in horizons or self.horizons:
             label = horizon_label(h)
             columns += [f"survival_{label}", f"survival_{label}_lower", f"survival_{label}_upper"]
-        return [*columns, "median_time", "warnings"]
+        columns.append("median_time")
+        if self.pattern is not None:
+            columns += [f"cif_{cause}_{horizon_label(h)}" for cause in self.pattern[-1].causes_
+                        for h in horizons or self.horizons]
+            columns.append("likely_pattern")
+        return [*columns, "warnings"]
 
     def survival_curve(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
         """S(t|x) on the model's time grid with its 95 % band (None when the model has none).
@@ -251,6 +273,8 @@ class RiskModel:
             pickle_path = directory / _PICKLE_FILE
             joblib.dump(self.pipeline, pickle_path, compress=3)
             params["pipeline_file"] = {"name": _PICKLE_FILE, "sha256": _sha256(pickle_path)}
+        if self.pattern is not None:
+            params["pattern"] = _pipeline_to_dict(self.pattern)
         path = directory / _PARAMS_FILE
         path.write_text(json.dumps(params, indent=1, allow_nan=True))
         return path
@@ -290,4 +314,5 @@ class RiskModel:
             risk_cutpoints=tuple(params["risk_cutpoints"]),
             training_km=params["training_km"],
             metadata=params["metadata"],
+            pattern=_pipeline_from_dict(params["pattern"], plain=True) if "pattern" in params else None,
         )

@@ -16,7 +16,7 @@ from .config import MODEL_KINDS, TrainingConfig
 from .data import TrainingData
 from .validate import CrossValidationResult, OptimismResult, bootstrap_optimism, cross_validate
 
-__all__ = ["Candidate", "fit_candidate", "choose", "pipeline_factory", "TIE_TOLERANCE"]
+__all__ = ["Candidate", "fit_candidate", "choose", "pipeline_factory", "fit_pattern", "TIE_TOLERANCE"]
 
 # Corrected C-indices closer than this are a tie, which goes to the simpler model (cox < coxnet < rsf):
 # at n = 60 the bootstrap SE of C is about 0.03, so smaller differences carry no information.
@@ -119,3 +119,49 @@ def coefficient_table(candidate: Candidate) -> pd.DataFrame | None:
     if not hasattr(model, "variance_matrix_"):
         return None
     return summary(model)
+
+
+def pattern_factory(config: TrainingConfig) -> Callable[[], Any]:
+    """A factory for the unfitted relapse-pattern pipeline (encoder + cause-specific Cox models)."""
+    from sklearn.pipeline import Pipeline
+
+    from cnslrisk.model.features import FeatureEncoder
+    from cnslrisk.model.pattern import CauseSpecificCox
+
+    f, chosen = config.features, set(config.pattern_features)
+
+    def make() -> Pipeline:
+        encoder = FeatureEncoder([c for c in f.binary if c in chosen], [c for c in f.categorical if c in chosen],
+                                 [c for c in f.numeric if c in chosen], impute=f.impute)
+        model = CauseSpecificCox(censored=config.data.censored, alpha=config.pattern.alpha)
+        return Pipeline([("encode", encoder.set_output(transform="pandas")), ("model", model)])
+
+    return make
+
+
+def fit_pattern(config: TrainingConfig, data: TrainingData, *, progress: Callable[[str, int], None] | None = None
+                ) -> tuple[Any, dict[str, Any]]:
+    """Fit the relapse-pattern model on the whole cohort and cross-validate it.
+
+    Returns
+    -------
+    pipeline : sklearn Pipeline
+        Fitted encoder + :class:`~cnslrisk.model.pattern.CauseSpecificCox`.
+    validation : dict
+        The model card's ``pattern_validation`` section.
+    """
+    from cnslrisk.model.pattern import competing_outcome
+
+    from .pattern_validation import validate_pattern_model
+
+    factory = pattern_factory(config)
+    columns = config.pattern_features
+    X = data.X[columns]
+    pipeline = factory().fit(X, competing_outcome(data.cause, data.y["time"]))
+    v = config.validation
+    validation = validate_pattern_model(
+        factory, X, data.y["time"], data.cause, horizons=v.horizons, censored=config.data.censored, folds=v.folds,
+        repeats=config.pattern.repeats, bootstrap=v.bootstrap, seed=config.seed, n_jobs=config.n_jobs,
+        progress=None if progress is None else partial(progress, "pattern validation"),
+    )
+    return pipeline, validation

@@ -20,7 +20,7 @@ from . import registry
 from .card import build_card, card_files
 from .config import TrainingConfig, load_config
 from .data import TrainingData, load_training_data
-from .fit import Candidate, choose, fit_candidate, pipeline_factory, risk_cutpoints, training_km
+from .fit import Candidate, choose, fit_candidate, fit_pattern, pipeline_factory, risk_cutpoints, training_km
 
 __all__ = ["TrainResult", "train", "synthetic_example"]
 
@@ -208,8 +208,18 @@ def train(
     candidates = {kind: fit_candidate(kind, config, data, progress=progress) for kind in config.models.fit}
     chosen = choose(candidates)
     model = _risk_model(chosen, config, data)
+    pattern_validation = None
+    if data.cause is not None:
+        model.pattern, pattern_validation = fit_pattern(config, data, progress=progress)
     calibration, calibration_table = _calibration(chosen, config, data)
     extras = _extras(chosen, data)
+    if pattern_validation is not None:
+        extras["pattern_validation"] = pattern_validation
+        extras["pattern_model"] = {"type": "cause-specific Cox (Efron ties, ridge alpha "
+                                           f"{config.pattern.alpha:g}) combined by the product-limit formula",
+                                   "features": config.pattern_features,
+                                   "causes": list(model.pattern[-1].causes_),
+                                   "likely_pattern": "argmax of the cumulative incidences at the last horizon"}
     sample_size = _sample_size(candidates, chosen, config, data)
     card = build_card(chosen, candidates, config, data, model, sample_size=sample_size, calibration=calibration,
                       extras=extras)

@@ -62,10 +62,13 @@ def _print_summary(result: dict[str, Any], time_unit: str) -> None:
         median = row["median_time"]
         console.print(f"median CNS-PFS1: {'not reached' if median is None else f'{median:.1f} {time_unit}'}; "
                       f"risk group: [bold]{row['risk_group']}[/] (risk score {row['risk_score']:.2f})", highlight=False)
-        patterns = {k[4:]: v for k, v in row.items() if k.startswith("cif_")}
-        if patterns:
-            console.print("pattern probabilities: " + ", ".join(f"{k} {v:.0%}" for k, v in patterns.items()),
-                          highlight=False)
+        if row.get("likely_pattern") is not None or any(k.startswith("cif_") for k in row):
+            for h in result["horizons"]:
+                suffix = f"_{h:g}"
+                cifs = {k[4:-len(suffix)]: v for k, v in row.items() if k.startswith("cif_") and k.endswith(suffix)}
+                console.print(f"cumulative incidence by {h:g} {time_unit}: "
+                              + ", ".join(f"{k} {v:.0%}" for k, v in cifs.items()), highlight=False)
+            console.print(f"most likely pattern should progression occur: {row['likely_pattern']}", highlight=False)
         contributions = sorted(row["contributions"].items(), key=lambda kv: -abs(kv[1]))
         console.print("contributions to the risk score: " + ", ".join(f"{k} {v:+.2f}" for k, v in contributions),
                       highlight=False)

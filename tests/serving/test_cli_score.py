@@ -56,7 +56,8 @@ def test_summary_horizons_and_plot(registered, tmp_path):
     [
         (["--patient", '{"age": 61,'], "--patient: malformed JSON at line 1 column 12"),
         (["--patient", "[]"], "expected a JSON object (one patient) or a non-empty list"),
-        (["--patient", json.dumps({**PATIENT, "age": 150})], "row 1 (patient P-1), field age: '150' is above the maximum 100"),
+        (["--patient", json.dumps({**PATIENT, "age": 150})],
+         "row 1 (patient P-1), field age: '150' is above the maximum 100"),
         (["--patient", json.dumps({k: v for k, v in PATIENT.items() if k != "lmd"})],
          "field lmd: required column is missing"),
         (["--patient", json.dumps({**PATIENT, "lmdd": True})], "field lmdd: unknown column"),

@@ -86,12 +86,14 @@ def test_train_registers_a_documented_pyfunc(workdir):
     model = mlflow.pyfunc.load_model("models:/test-pfs1@champion")
     patients = generate_cohort(4, seed=9)
     out = model.predict(patients)
-    expected = (
-        ["patient_id", "risk_score", "risk_group"]
-        + [f"survival_{h}{s}" for h in (3, 6, 12) for s in ("", "_lower", "_upper")]
-        + ["median_time", "warnings"]
-    )
-    assert list(out.columns) == expected
+    patterns = [f"cif_{c}_{h}" for c in ("distant", "local", "local_and_distant") for h in (3, 6, 12)]
+    expected = ["patient_id", "risk_score", "risk_group"] + [
+        f"survival_{h}{s}" for h in (3, 6, 12) for s in ("", "_lower", "_upper")] + ["median_time"]
+    assert list(out.columns) == expected + patterns + ["likely_pattern", "warnings"]
+    assert out["likely_pattern"].isin(["distant", "local", "local_and_distant"]).all()
+    cifs = out[[f"cif_{c}_12" for c in ("distant", "local", "local_and_distant")]].to_numpy()
+    assert ((cifs >= 0) & (cifs.sum(axis=1, keepdims=True) <= 1)).all()
+    assert "pattern_validation" in card and card["pattern_model"]["causes"] == ["distant", "local", "local_and_distant"]
     assert (out["survival_3_lower"] <= out["survival_3"]).all() and (out["survival_3"] <= out["survival_3_upper"]).all()
     assert (np.diff(out[["survival_3", "survival_6", "survival_12"]].to_numpy(), axis=1) <= 0).all()
 
