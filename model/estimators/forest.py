@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, _fit_context
-from sklearn.model_selection import GridSearchCV
-from sklearn.utils._param_validation import Interval
+from sklearn.base import BaseEstimator, _fit_context, clone
+from sklearn.model_selection import GridSearchCV, ParameterGrid
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from sksurv.base import SurvivalAnalysisMixin
 from sksurv.ensemble import RandomSurvivalForest
@@ -24,10 +24,13 @@ DEFAULT_GRID: dict[str, list] = {"min_samples_leaf": [3, 6, 10], "max_features":
 
 
 class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
-    """Random survival forest whose ``param_grid`` is chosen by inner stratified K-fold CV on Harrell's C.
+    """Random survival forest whose ``param_grid`` is chosen on out-of-bag or inner-CV Harrell's C.
 
-    Each grid point is scored by the mean Harrell's C over ``inner_cv`` folds stratified on the
-    event indicator; the best is refitted on all data and converted to a
+    With ``tuning="oob"`` (default) each grid point's forest is fitted once on all data and scored
+    by its out-of-bag Harrell's C (every patient predicted only by the trees that did not see it,
+    as randomForestSRC tunes); the best forest is kept as it is. With ``tuning="cv"`` each grid
+    point is scored by the mean Harrell's C over ``inner_cv`` folds stratified on the event
+    indicator and the best is refitted on all data. Either way the chosen forest is converted to a
     :class:`~cnslrisk.model.estimators.compact_forest.CompactForest`, which makes every
     prediction (bit for bit equal to scikit-survival's). Survival and cumulative hazard at any
     time are read off the forest's ensemble estimates at the training event times as a
@@ -42,7 +45,10 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         Grid over ``RandomSurvivalForest`` parameters; None uses :data:`DEFAULT_GRID`
         (``min_samples_leaf`` in {3, 6, 10} x ``max_features`` in {"sqrt", 0.5}).
     inner_cv : int, default=3
-        Number of inner folds.
+        Number of inner folds (``tuning="cv"``).
+    tuning : {"oob", "cv"}, default="oob"
+        How the grid point is chosen. Out-of-bag tuning fits one forest per grid point instead of
+        ``inner_cv + 1``, which is what makes it affordable inside every bootstrap resample.
     random_state : int or None, default=0
         Seed of the fold shuffle and of the forest.
     n_jobs : int or None, default=None
@@ -61,7 +67,8 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
     best_params_ : dict
         The chosen grid point.
     cv_results_ : dict
-        ``GridSearchCV.cv_results_`` of the inner search.
+        ``params`` and ``mean_test_score`` of each grid point (out-of-bag C, or ``GridSearchCV``'s
+        results for ``tuning="cv"``).
     unique_times_ : ndarray, shape (n_event_times,)
         Distinct training event times at which the forest's curves are defined (scikit-survival's
         own grid also holds the censored times, where the curves do not move).
@@ -80,6 +87,7 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         "n_estimators": [Interval(numbers.Integral, 1, None, closed="left")],
         "param_grid": [dict, None],
         "inner_cv": [Interval(numbers.Integral, 2, None, closed="left")],
+        "tuning": [StrOptions({"oob", "cv"})],
         "random_state": ["random_state"],
         "n_jobs": [numbers.Integral, None],
         "max_depth": [Interval(numbers.Integral, 1, None, closed="left"), None],
@@ -91,6 +99,7 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         *,
         param_grid: dict[str, list] | None = None,
         inner_cv: int = 3,
+        tuning: str = "oob",
         random_state: int | None = 0,
         n_jobs: int | None = None,
         max_depth: int | None = None,
@@ -98,6 +107,7 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         self.n_estimators = n_estimators
         self.param_grid = param_grid
         self.inner_cv = inner_cv
+        self.tuning = tuning
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.max_depth = max_depth
@@ -119,21 +129,37 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         """
         X = validate_data(self, X, ensure_min_samples=2, dtype=np.float64)
         event, _ = check_array_survival(X, y)
-        splits = inner_splits(event, self.inner_cv, self.random_state, "SurvivalForest")
         forest = RandomSurvivalForest(
             n_estimators=self.n_estimators, max_depth=self.max_depth, random_state=self.random_state
         )
-        search = GridSearchCV(
-            forest, self.param_grid or DEFAULT_GRID, cv=splits, n_jobs=self.n_jobs, refit=False, error_score="raise"
-        ).fit(X, y)
-        self.best_params_ = search.best_params_
-        self.cv_results_ = search.cv_results_
-        forest.set_params(**self.best_params_, n_jobs=self.n_jobs).fit(X, y)
+        grid = self.param_grid or DEFAULT_GRID
+        if self.tuning == "oob":
+            forest = self._oob_search(forest, grid, X, y)
+        else:
+            splits = inner_splits(event, self.inner_cv, self.random_state, "SurvivalForest")
+            search = GridSearchCV(
+                forest, grid, cv=splits, n_jobs=self.n_jobs, refit=False, error_score="raise"
+            ).fit(X, y)
+            self.best_params_ = search.best_params_
+            self.cv_results_ = search.cv_results_
+            forest.set_params(**self.best_params_, n_jobs=self.n_jobs).fit(X, y)
         # predict serially: threads would add the trees' curves in a varying order (last-bit differences)
         self.estimator_ = forest.set_params(n_jobs=None)
         self.compact_ = CompactForest.from_sksurv(forest, feature_names=getattr(self, "feature_names_in_", None))
         self.unique_times_ = self.compact_.times_
         return self
+
+    def _oob_search(self, forest: RandomSurvivalForest, grid: dict, X: np.ndarray, y: np.ndarray
+                    ) -> RandomSurvivalForest:
+        """Fit one forest per grid point and keep the best by out-of-bag C (ties: first in grid order)."""
+        best, scores, points = None, [], list(ParameterGrid(grid))
+        for params in points:
+            candidate = clone(forest).set_params(**params, oob_score=True, n_jobs=self.n_jobs).fit(X, y)
+            scores.append(float(candidate.oob_score_))
+            if best is None or scores[-1] > max(scores[:-1]):
+                best, self.best_params_ = candidate, params
+        self.cv_results_ = {"params": points, "mean_test_score": np.asarray(scores)}
+        return best
 
     def _array(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "compact_")

@@ -23,7 +23,7 @@ def data():
 
 @pytest.fixture(scope="module")
 def fitted(data):
-    return SurvivalForest(n_estimators=10, param_grid=GRID, inner_cv=3, random_state=0).fit(*data)
+    return SurvivalForest(n_estimators=10, param_grid=GRID, inner_cv=3, tuning="cv", random_state=0).fit(*data)
 
 
 def test_grid_point_is_the_best_mean_harrell_c(data, fitted):
@@ -39,6 +39,21 @@ def test_grid_point_is_the_best_mean_harrell_c(data, fitted):
         means[leaf] = np.mean(scores)
     assert fitted.best_params_["min_samples_leaf"] == max(means, key=means.get)
     np.testing.assert_allclose(sorted(fitted.cv_results_["mean_test_score"]), sorted(means.values()))
+
+
+def test_out_of_bag_tuning_keeps_the_forest_with_the_best_oob_c(data):
+    X, y = data
+    oob = {}
+    for leaf in GRID["min_samples_leaf"]:
+        rsf = RandomSurvivalForest(n_estimators=30, min_samples_leaf=leaf, max_features="sqrt", random_state=0,
+                                   oob_score=True).fit(X, y)
+        oob[leaf] = (rsf.oob_score_, rsf.predict(X))
+    tuned = SurvivalForest(n_estimators=30, param_grid=GRID, random_state=0).fit(X, y)
+    best = max(oob, key=lambda leaf: oob[leaf][0])
+    assert tuned.best_params_["min_samples_leaf"] == best
+    expected = [oob[leaf][0] for leaf in GRID["min_samples_leaf"]]
+    np.testing.assert_allclose(tuned.cv_results_["mean_test_score"], expected)
+    np.testing.assert_array_equal(tuned.predict(X), oob[best][1])  # the chosen forest itself, not a refit
 
 
 def test_curves_are_step_interpolated_from_the_forest(data, fitted):
@@ -68,7 +83,8 @@ def test_predict_and_score(data, fitted):
 
 
 def test_same_seed_same_forest(data, fitted):
-    again = SurvivalForest(n_estimators=10, param_grid=GRID, inner_cv=3, random_state=0, n_jobs=2).fit(*data)
+    again = SurvivalForest(n_estimators=10, param_grid=GRID, inner_cv=3, tuning="cv", random_state=0, n_jobs=2).fit(
+        *data)
     np.testing.assert_array_equal(again.predict(data[0]), fitted.predict(data[0]))
 
 
@@ -76,4 +92,6 @@ def test_bad_parameters(data):
     with pytest.raises(ValueError, match=r"The 'n_estimators' parameter of SurvivalForest must be an int in the range"):
         SurvivalForest(n_estimators=0).fit(*data)
     with pytest.raises(ValueError, match="SurvivalForest fit: inner_cv=50 folds need at least 50 events"):
-        SurvivalForest(n_estimators=2, inner_cv=50).fit(*data)
+        SurvivalForest(n_estimators=2, inner_cv=50, tuning="cv").fit(*data)
+    with pytest.raises(ValueError, match=r"The 'tuning' parameter of SurvivalForest must be a str among"):
+        SurvivalForest(tuning="grid").fit(*data)
