@@ -1,14 +1,14 @@
 """The deployable risk model: a fitted pipeline plus what a prediction must carry with it.
 
 A :class:`RiskModel` turns checked covariates into the public output columns (``risk_score``,
-``risk_group``, ``survival_<h>`` with its 95 % band, ``median_time``, ``warnings``), and stores
-itself as plain files: JSON parameters for Cox-type models (no unpickling on load), and for
-forests a joblib file whose SHA-256 is recorded and verified before it is loaded.
+``risk_group``, ``survival_<h>`` with its 95 % band, ``median_time``, pattern incidences,
+``warnings``), and stores itself as plain files, never pickles: JSON parameters for Cox-type
+models, and for forests the compact engine's ``.npz`` arrays plus JSON, whose SHA-256 digests are
+recorded and verified before they are read.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,25 +20,17 @@ from sklearn.pipeline import Pipeline
 
 from .pipeline import SurvivalPipeline
 
-__all__ = ["RiskModel", "ArtifactIntegrityError", "horizon_label", "RISK_GROUPS", "ARTIFACT_KEY"]
+__all__ = ["RiskModel", "horizon_label", "RISK_GROUPS", "ARTIFACT_KEY"]
 
 RISK_GROUPS = ("low", "intermediate", "high")
 ARTIFACT_KEY = "risk_model"  # the MLflow artifact folder holding a saved RiskModel
 _PARAMS_FILE = "risk_model.json"
-_PICKLE_FILE = "pipeline.joblib"
-
-
-class ArtifactIntegrityError(ValueError):
-    """A stored model file does not match the SHA-256 recorded when it was written."""
+_FOREST_DIR = "forest"
 
 
 def horizon_label(h: float) -> str:
     """Write a horizon as the config does: 6.0 → ``"6"``, 0.5 → ``"0.5"``."""
     return f"{h:g}"
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _pipeline_to_dict(pipeline: Pipeline) -> dict[str, Any]:
@@ -268,11 +260,10 @@ class RiskModel:
         if self.kind in ("cox", "coxnet"):
             params["pipeline"] = _pipeline_to_dict(self.pipeline)
         else:
-            import joblib
+            from .estimators import forest_to_files
 
-            pickle_path = directory / _PICKLE_FILE
-            joblib.dump(self.pipeline, pickle_path, compress=3)
-            params["pipeline_file"] = {"name": _PICKLE_FILE, "sha256": _sha256(pickle_path)}
+            record = forest_to_files(self.pipeline.named_steps["model"], directory / _FOREST_DIR)
+            params["forest"] = {"encoder": self.pipeline.named_steps["encode"].to_dict(), "record": record}
         if self.pattern is not None:
             params["pattern"] = _pipeline_to_dict(self.pattern)
         path = directory / _PARAMS_FILE
@@ -281,29 +272,24 @@ class RiskModel:
 
     @classmethod
     def load(cls, directory: str | Path) -> RiskModel:
-        """Load a saved model; a pickled pipeline is loaded only if its SHA-256 matches the record.
+        """Load a saved model (no unpickling); forest files are read only if their SHA-256 digests match.
 
         Raises
         ------
-        ArtifactIntegrityError
-            When the pickled pipeline was changed after it was written.
+        ForestFileError
+            When a forest file is missing or was changed after it was written.
         """
         directory = Path(directory)
         params = json.loads((directory / _PARAMS_FILE).read_text())
         if "pipeline" in params:
             pipeline = _pipeline_from_dict(params["pipeline"])
         else:
-            record = params["pipeline_file"]
-            pickle_path = directory / record["name"]
-            actual = _sha256(pickle_path)
-            if actual != record["sha256"]:
-                raise ArtifactIntegrityError(
-                    f"model file {pickle_path.name}: SHA-256 {actual[:12]}… does not match the recorded "
-                    f"{record['sha256'][:12]}…; the artifact was modified after training and will not be loaded"
-                )
-            import joblib
+            from .estimators import forest_from_files
+            from .features import FeatureEncoder
 
-            pipeline = joblib.load(pickle_path)
+            forest = forest_from_files(directory / _FOREST_DIR, params["forest"]["record"])
+            encoder = FeatureEncoder.from_dict(params["forest"]["encoder"]).set_output(transform="pandas")
+            pipeline = SurvivalPipeline([("encode", encoder), ("model", forest)])
         return cls(
             kind=params["kind"],
             pipeline=pipeline,
