@@ -12,7 +12,7 @@ from cnslrisk.model import CohortValidationError
 from cnslrisk.model.predictor import ARTIFACT_KEY, RiskModel
 
 __all__ = ["DEFAULT_REGISTERED_MODEL", "DEFAULT_TRACKING_URI", "use_tracking", "resolve_model_uri", "load_risk_model",
-           "model_card", "provenance", "check_input", "score_records"]
+           "model_card", "provenance", "check_input", "score_records", "Scorer", "load"]
 
 # the same defaults as the training config's [mlflow] table (shared/interface.md)
 DEFAULT_REGISTERED_MODEL = "cnslrisk-pfs1"
@@ -181,3 +181,44 @@ def score_records(
         "contribution_method": model.contribution_method,
         "predictions": rows,
     }
+
+
+class Scorer:
+    """A loaded model for Python callers: ``predict`` validates at the boundary, then scores.
+
+    Attributes
+    ----------
+    model : RiskModel
+    info : dict
+        ``model_uri`` and the registry ``name``, ``version``, ``alias`` it was loaded under.
+    """
+
+    def __init__(self, model: RiskModel, info: dict[str, Any]):
+        self.model = model
+        self.info = info
+
+    def predict(self, frame: pd.DataFrame, horizons: tuple[float, ...] | None = None) -> pd.DataFrame:
+        """The public output columns for each row of ``frame`` (same as the CLI and the pyfunc)."""
+        return self.model.predict(check_input(self.model, frame), horizons=horizons)
+
+    @property
+    def card(self) -> dict[str, Any]:
+        """The model card."""
+        return model_card(self.model)
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """Where predictions come from (see :func:`provenance`)."""
+        return provenance(self.model)
+
+
+def load(model_uri: str | None = None, *, tracking_uri: str | None = None) -> Scorer:
+    """Load a model (default ``models:/cnslrisk-pfs1@champion``) once for repeated scoring.
+
+    Examples
+    --------
+    >>> scorer = load("models:/cnslrisk-pfs1@champion")  # doctest: +SKIP
+    >>> scorer.predict(patients)                          # doctest: +SKIP
+    """
+    use_tracking(tracking_uri)
+    return Scorer(*load_risk_model(resolve_model_uri(model_uri)))
