@@ -1,0 +1,49 @@
+"""Wall time of the default training run, broken down by model type and stage.
+
+Run on demand (not a test):  python benchmarks/bench_train.py [--set KEY=VALUE ...]
+
+Trains the bundled default config (all three model types, 5 x 10 cross-validation, 200 bootstrap
+resamples each with tuning repeated inside every resample, plus the relapse-pattern model) into a
+temporary SQLite registry and prints the seconds each stage took, as recorded in the run's metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+from cnslrisk.serving.cli.train import parse_overrides
+from cnslrisk.training import load_config, train
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="config override KEY=VALUE")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+        config = load_config(None, [*parse_overrides(args.overrides), ("mlflow.tracking_uri", f"sqlite:///{tmp}/b.db")])
+        start = time.perf_counter()
+        result = train(config)
+        total = time.perf_counter() - start
+    print(f"cores: {os.cpu_count()}, n_jobs: {config.n_jobs}, models: {', '.join(config.models.fit)}, "
+          f"folds x repeats: {config.validation.folds} x {config.validation.repeats}, "
+          f"bootstrap: {config.validation.bootstrap}")
+    print(f"{'model':8} {'fit':>8} {'cv':>8} {'bootstrap':>10} {'total':>8}")
+    staged = 0.0
+    for kind in config.models.fit:
+        seconds = {stage: result.metrics.get(f"{kind}.seconds.{stage}", float("nan"))
+                   for stage in ("fit", "cross_validation", "bootstrap")}
+        subtotal = sum(seconds.values())
+        staged += subtotal
+        print(f"{kind:8} {seconds['fit']:8.1f} {seconds['cross_validation']:8.1f} {seconds['bootstrap']:10.1f} "
+              f"{subtotal:8.1f}")
+    print(f"pattern model, calibration, card, MLflow logging and registration: {total - staged:.1f} s")
+    print(f"whole run: {total:.1f} s; registered {result.name} version {result.version} ({result.model_type})")
+
+
+if __name__ == "__main__":
+    main()
