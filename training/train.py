@@ -173,6 +173,15 @@ def _extras(chosen: Candidate, data: TrainingData) -> dict[str, Any]:
     return extras
 
 
+def _artifact_bytes(candidate: Candidate, config: TrainingConfig, data: TrainingData) -> int:
+    """Size on disk of a candidate's stored form (what the registry would hold for it)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        _risk_model(candidate, config, data).save(tmp)
+        return sum(f.stat().st_size for f in Path(tmp).rglob("*") if f.is_file())
+
+
 def train(
     config: TrainingConfig | str | os.PathLike[str] | None = None,
     *,
@@ -223,6 +232,8 @@ def train(
     sample_size = _sample_size(candidates, chosen, config, data)
     card = build_card(chosen, candidates, config, data, model, sample_size=sample_size, calibration=calibration,
                       extras=extras)
+    for kind, candidate in candidates.items():
+        card["candidates"][kind]["artifact_bytes"] = _artifact_bytes(candidate, config, data)
     figures = _figures(chosen, calibration_table, extras["coefficient_table"], config, data)
     model.metadata.update(card=card, training_data=card["training_data"],
                           validation_summary=card["validation"]["bootstrap"]["corrected"])

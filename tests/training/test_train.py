@@ -125,6 +125,7 @@ def test_all_three_models_and_the_choice(workdir):
     assert candidates[result.model_type]["corrected_c_index"] >= best - 0.005
     for kind in ("cox", "coxnet", "rsf"):
         assert f"{kind}.corrected.c_index" in result.metrics
+        assert candidates[kind]["artifact_bytes"] > 0
 
 
 def test_bad_cohort_stops_before_any_run(workdir):
