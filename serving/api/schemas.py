@@ -1,0 +1,161 @@
+"""Request and response models of the API, derived from the data dictionary, never restated by hand.
+
+The request model of one patient is built from the same :class:`~cnslrisk.model.contract.Schema`
+that validates scoring input (:func:`cnslrisk.serving.pyfunc.input_schema`): the model's covariates
+are required, the identifier and every other dictionary field are optional, anything else is an
+unknown field. Types are JSON's own (strict): a boolean is ``true``/``false``, a number is a JSON
+number, a category is one of the dictionary's levels; bounds and levels are the dictionary's.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Tag, create_model
+from pydantic import Field as PydanticField
+
+from cnslrisk.model.contract import Field, Schema
+
+__all__ = ["MAX_PATIENTS", "field_spec", "patient_model", "predict_body", "body_tag", "PredictResponse",
+           "ModelResponse", "HealthResponse", "ErrorItem", "ErrorResponse", "ReloadResponse"]
+
+MAX_PATIENTS = 1000  # patients in one request (the body limit bounds it too)
+
+
+def _value_type(spec: Field) -> Any:
+    """The strict JSON type of one field with the dictionary's bounds or levels."""
+    if spec.type == "boolean":
+        return Annotated[bool, PydanticField(strict=True)]
+    if spec.type == "category":
+        if not spec.levels:
+            return Annotated[str, PydanticField(strict=True)]
+        return Literal[spec.levels]
+    if spec.type in ("number", "integer"):
+        bounds: dict[str, float] = {}
+        if spec.min is not None:
+            bounds["gt" if spec.min_exclusive else "ge"] = spec.min
+        if spec.max is not None:
+            bounds["le"] = spec.max
+        if spec.type == "integer":
+            return Annotated[int, PydanticField(strict=True, **bounds)]
+        return Annotated[float, PydanticField(strict=True, allow_inf_nan=False, **bounds)]
+    return Annotated[str, PydanticField(strict=True)]
+
+
+def _description(spec: Field) -> str:
+    parts = [spec.description or spec.name]
+    if spec.unit:
+        parts.append(f"unit: {spec.unit}")
+    parts.append(f"allowed: {spec.expected()}")
+    if not spec.required:
+        parts.append("optional")
+    return "; ".join(parts)
+
+
+def field_spec(spec: Field, default: Any = None) -> dict[str, Any]:
+    """One field as the web form and ``GET /v1/model`` describe it (name, type, unit, levels, bounds, help)."""
+    return {"name": spec.name, "type": spec.type, "unit": spec.unit, "levels": list(spec.levels),
+            "min": spec.min, "max": spec.max, "min_exclusive": spec.min_exclusive, "required": spec.required,
+            "role": spec.role, "description": spec.description, "expected": spec.expected(), "default": default}
+
+
+def patient_model(schema: Schema) -> type[BaseModel]:
+    """Build the pydantic model of one patient from a validation schema.
+
+    Parameters
+    ----------
+    schema : Schema
+        The scoring input schema (``input_schema(model)``).
+
+    Returns
+    -------
+    type of pydantic.BaseModel
+        ``Patient``: one attribute per schema field (required fields required, the others
+        ``None`` by default), unknown fields forbidden; descriptions, units and allowed values
+        feed the OpenAPI schema.
+    """
+    attributes: dict[str, Any] = {}
+    for spec in schema.fields:
+        extra = {"x-unit": spec.unit, "x-role": spec.role}
+        info = PydanticField(description=_description(spec), title=spec.name, json_schema_extra=extra)
+        kind = _value_type(spec)
+        attributes[spec.name] = (Annotated[kind, info], ...) if spec.required else (Annotated[kind | None, info], None)
+    config = ConfigDict(extra="forbid", title="Patient")
+    return create_model("Patient", __config__=config, **attributes)
+
+
+def body_tag(value: Any) -> str:
+    """Which form of the body was sent: ``patients`` for a JSON list, ``patient`` otherwise."""
+    return "patients" if isinstance(value, list) else "patient"
+
+
+def predict_body(patient: type[BaseModel]) -> Any:
+    """The ``POST /v1/predict`` body type: one patient object or a list of 1 to ``MAX_PATIENTS`` of them.
+
+    A callable discriminator validates only the form that was sent, so errors name
+    ``body → field`` (one patient) or ``body → index → field`` (a list) once the tag is dropped.
+    """
+    many = Annotated[list[patient], PydanticField(min_length=1, max_length=MAX_PATIENTS)]
+    return Annotated[Annotated[patient, Tag("patient")] | Annotated[many, Tag("patients")], Discriminator(body_tag)]
+
+
+class PredictResponse(BaseModel):
+    """Exactly what ``cnslrisk score --json`` prints for the same patients."""
+
+    model_config = ConfigDict(extra="allow")
+    provenance: dict[str, Any] = PydanticField(description="model name/version/alias, training cohort, validation, "
+                                                           "not_for_clinical_use and its notice")
+    horizons: list[float] = PydanticField(description="horizons of the survival_<h> and cif_<cause>_<h> columns")
+    contribution_method: str = PydanticField(description="how the per-covariate contributions are computed")
+    predictions: list[dict[str, Any]] = PydanticField(
+        description="one object per patient: the id when given, risk_score, risk_group, survival_<h> with "
+                    "_lower/_upper, median_time (null when not reached), cif_<cause>_<h> and likely_pattern "
+                    "with a pattern model, warnings, contributions and, with curve=true, curve")
+
+
+class ModelResponse(BaseModel):
+    """The model being served."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str | None
+    version: str | None
+    alias: str | None
+    model_uri: str
+    loaded_at: str = PydanticField(description="UTC time the model was loaded (ISO 8601)")
+    refresh_seconds: float = PydanticField(description="how often the alias is re-resolved (0: only on reload)")
+    time_unit: str
+    horizons: list[float]
+    features: dict[str, Any]
+    inputs: list[dict[str, Any]] = PydanticField(description="the covariates a request needs, from the dictionary")
+    training_km: dict[str, list[float]] = PydanticField(description="the training cohort's Kaplan-Meier curve")
+    provenance: dict[str, Any]
+    card: dict[str, Any] = PydanticField(description="the model card (as `cnslrisk card MODEL --json`)")
+
+
+class ReloadResponse(BaseModel):
+    """Result of re-resolving the model URI."""
+
+    changed: bool
+    version: str | None
+    model_uri: str
+
+
+class HealthResponse(BaseModel):
+    """Liveness and the model version being served."""
+
+    status: str
+    model_version: str | None
+
+
+class ErrorItem(BaseModel):
+    """One problem: where (``loc``, e.g. ``["body", "age"]``) and what (``msg``), never the value sent."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx/5xx body: a list of problems."""
+
+    detail: list[ErrorItem]
