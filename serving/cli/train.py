@@ -33,7 +33,8 @@ def _progress_display(config: Any):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     v = config.validation
-    totals = {"cross-validation": v.folds * v.repeats, "bootstrap": v.bootstrap}
+    totals = {"cross-validation": v.folds * v.repeats, "bootstrap": v.bootstrap,
+              "validation": v.folds * config.pattern.repeats}
     display = Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                        console=console)
     tasks: dict[str, Any] = {}
