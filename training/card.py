@@ -93,6 +93,15 @@ def render_markdown(card: dict[str, Any]) -> str:
                   f"Riley minimum n: {size.get('riley_minimum_n')}; adequate: {size.get('adequate')}"]
         if size.get("warning"):
             lines += ["", f"**Warning:** {size['warning']}"]
+    pattern = card.get("pattern_validation")
+    if pattern:
+        model_text = card.get("pattern_model", {})
+        lines += ["", "## Relapse pattern model", "", f"{model_text.get('type', '')}; covariates "
+                  f"{model_text.get('features', [])}; events per pattern {pattern['uncertainty']['events']}.", "",
+                  "| pattern | horizon | concordance (Wolbers, CV) |", "|---|---|---|"]
+        lines += [f"| {c['cause']} | {c['horizon']:g} | {_fmt(c['mean'])} |" for c in pattern["concordance"]]
+        if pattern["uncertainty"].get("statement"):
+            lines += ["", f"**Uncertainty:** {pattern['uncertainty']['statement']}"]
     limitations = card.get("limitations", [])
     if limitations:
         lines += ["", "## Limitations", ""] + [f"- {item}" for item in limitations]
