@@ -76,7 +76,7 @@ def patient_model(schema: Schema) -> type[BaseModel]:
     """
     attributes: dict[str, Any] = {}
     for spec in schema.fields:
-        extra = {"x-unit": spec.unit, "x-role": spec.role}
+        extra = {"x-role": spec.role, **({"x-unit": spec.unit} if spec.unit else {})}
         info = PydanticField(description=_description(spec), title=spec.name, json_schema_extra=extra)
         kind = _value_type(spec)
         attributes[spec.name] = (Annotated[kind, info], ...) if spec.required else (Annotated[kind | None, info], None)
