@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from cnslrisk.model import CohortValidationError
+from cnslrisk.model.outputs import json_safe
 from cnslrisk.model.predictor import ARTIFACT_KEY, RiskModel
 
 __all__ = ["DEFAULT_REGISTERED_MODEL", "DEFAULT_TRACKING_URI", "use_tracking", "resolve_model_uri", "load_risk_model",
@@ -113,16 +113,6 @@ def provenance(model: RiskModel) -> dict[str, Any]:
     }
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, (float, np.floating)):
-        return None if not np.isfinite(value) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
 def check_input(model: RiskModel, frame: pd.DataFrame, *, redact: bool = False) -> pd.DataFrame:
     """Validate scoring input against the model's covariates (the same contract as training).
 
@@ -165,9 +155,9 @@ def score_records(
     contributions = model.contributions(checked)
     rows = []
     for index, row in predicted.iterrows():
-        item = {k: _json_value(v) for k, v in row.items()}
+        item = {k: json_safe(v) for k, v in row.items()}
         item["warnings"] = [w for w in str(row["warnings"]).split("; ") if w]
-        item["contributions"] = {k: _json_value(v) for k, v in contributions.loc[index].items()}
+        item["contributions"] = {k: json_safe(v) for k, v in contributions.loc[index].items()}
         rows.append(item)
     if curve:
         times, survival, lower, upper = model.survival_curve(checked)

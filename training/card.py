@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from cnslrisk.model.outputs import json_safe
+
 if TYPE_CHECKING:
     from cnslrisk.model.predictor import RiskModel
 
@@ -108,21 +110,6 @@ def render_markdown(card: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _plain(value: Any) -> Any:
-    """JSON-safe numbers: NaN and infinities become None."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        return None if not np.isfinite(value) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
 def coefficients_dict(table: pd.DataFrame | None, model: Any) -> dict[str, dict[str, float]]:
     """Coefficients keyed by term (interface names): coef, hr, and for Cox se, ci_lower, ci_upper, p."""
     if table is not None:
@@ -208,7 +195,7 @@ def build_card(
     }
     if extras:
         card.update({k: v for k, v in extras.items() if k != "coefficient_table"})
-    return _plain(card)
+    return json_safe(card)
 
 
 def card_files(card: dict[str, Any]) -> dict[str, str]:

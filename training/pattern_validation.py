@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cnslrisk.model.outputs import json_safe
 from cnslrisk.model.pattern import cause_text, competing_outcome
 
 from .calibration import risk_groups
@@ -148,10 +149,6 @@ def _fold_chunk(factory: Factory, X: pd.DataFrame, y: np.ndarray, horizons: np.n
     return out
 
 
-def _plain(value: float) -> float | None:
-    return None if value is None or not np.isfinite(value) else float(value)
-
-
 def _observed_reason(h: float) -> str:
     return f"not identified: the group's last observation before horizon {h:g} is censored"
 
@@ -176,8 +173,8 @@ def _calibration(oof, time, cause, causes, horizons, ci) -> list[dict[str, Any]]
             mean_pred = float(pred[np.isfinite(pred)].mean()) if np.isfinite(pred).any() else None
             rows.append({"cause": c, "horizon": float(h), "group": "all", "n": int(time.size),
                          "events": int(np.sum((cause == c) & (time <= h))),
-                         "predicted": mean_pred, "observed": _plain(obs),
-                         "observed_lower": _plain(ci[0, k, j]), "observed_upper": _plain(ci[1, k, j]),
+                         "predicted": mean_pred, "observed": json_safe(obs),
+                         "observed_lower": json_safe(ci[0, k, j]), "observed_upper": json_safe(ci[1, k, j]),
                          "reason": "; ".join(filter(None, [
                              "" if np.isfinite(obs) else _observed_reason(h),
                              "" if mean_pred is not None else "no out-of-fold prediction: every refit failed"]))})
@@ -202,7 +199,7 @@ def _calibration(oof, time, cause, causes, horizons, ci) -> list[dict[str, Any]]
                     reason = "; ".join(filter(None, [reason, f"ties in predicted risk left {len(per_group)} group(s)"]))
                 rows.append({"cause": c, "horizon": float(h), "group": g, "n": float(n.mean()),
                              "events": float(e.mean()), "predicted": float(p.mean()),
-                             "observed": _plain(o[defined].mean()) if defined.any() else None,
+                             "observed": json_safe(o[defined].mean()) if defined.any() else None,
                              "observed_lower": None, "observed_upper": None, "reason": reason})
     return rows
 
@@ -220,8 +217,8 @@ def _concordance(oof, time, cause, causes, horizons, censored) -> list[dict[str,
                 except ValueError as exc:
                     reasons.append(str(exc))
             v = np.asarray(values)
-            rows.append({"cause": c, "horizon": float(h), "mean": _plain(v.mean()) if v.size else None,
-                         "sd": _plain(v.std(ddof=1)) if v.size > 1 else None,
+            rows.append({"cause": c, "horizon": float(h), "mean": json_safe(v.mean()) if v.size else None,
+                         "sd": json_safe(v.std(ddof=1)) if v.size > 1 else None,
                          "n_defined": int(v.size), "n_undefined": len(reasons),
                          "reason": "; ".join(sorted(set(reasons)))})
     return rows

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from cnslrisk.model.contract import data_dictionary
+from cnslrisk.model.outputs import json_safe
 
 from .survival import cox_models, km_summary, logrank
 from .tables import RESPONSES, bcell_section, groups, pattern_section, response_section, table1
@@ -125,19 +126,4 @@ def analyse(
         "response_levels": list(RESPONSES),
     }
     result["absent"] = [s for s in OPTIONAL_SECTIONS if not result[s]["available"]]
-    return _plain(result)
-
-
-def _plain(value: Any) -> Any:
-    """Numpy scalars to Python, NaN and infinities to None (strict JSON)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if np.isfinite(value) else None
-    return value
+    return json_safe(result)

@@ -1,0 +1,25 @@
+"""Plain, JSON-safe values for everything the project writes out (cards, reports, API responses)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+__all__ = ["json_safe"]
+
+
+def json_safe(value: Any) -> Any:
+    """Numpy scalars to Python, NaN and infinities to None (strict JSON), recursively through dicts and lists."""
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    return value
