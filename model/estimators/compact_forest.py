@@ -299,8 +299,11 @@ class CompactForest:
     def _average(self, table: np.ndarray, leaves: np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
         # summed tree by tree in forest order, then one division: the same operations as
         # scikit-survival's serial prediction, hence the same bits (cumsum is sequential too)
+        if columns is not None:
+            table = np.ascontiguousarray(table[:, columns])  # once: then each tree is a plain row gather
+
         def gather(tree_leaves: np.ndarray) -> np.ndarray:
-            return table[tree_leaves] if columns is None else table[tree_leaves[..., None], columns]
+            return table[tree_leaves]
 
         if leaves.shape[1] < _COMPILED_FROM_ROWS:
             total = np.cumsum(gather(leaves), axis=0, dtype=np.float64)[-1]
