@@ -26,7 +26,7 @@ from .dependencies import DEFAULT_REFRESH_SECONDS, ModelHolder
 from .routers import health, model, predict
 from .schemas import patient_model
 
-__all__ = ["MAX_BODY_BYTES", "create_app"]
+__all__ = ["MAX_BODY_BYTES", "create_app", "app_from_env"]
 
 MAX_BODY_BYTES = 1 << 20  # 1 MiB: about 4,000 patients of a full cohort row; more is refused with 413
 STATIC = Path(__file__).parent / "static"
@@ -204,6 +204,21 @@ def create_app(model_uri: str | None = None, *, tracking_uri: str | None = None,
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodyGuard, max_bytes=max_body_bytes, json_paths=("/v1/predict",))
     return app
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory for several worker processes (``cnslrisk serve --workers N``).
+
+    Reads ``CNSLRISK_MODEL_URI``, ``MLFLOW_TRACKING_URI``, ``CNSLRISK_REFRESH_SECONDS`` and
+    ``CNSLRISK_API_TOKEN``. Each worker loads the model and refreshes the alias on its own schedule;
+    ``POST /v1/model/reload`` reaches one worker, the others follow within ``refresh_seconds``.
+    """
+    import os
+
+    refresh = float(os.environ.get("CNSLRISK_REFRESH_SECONDS", DEFAULT_REFRESH_SECONDS))
+    return create_app(os.environ.get("CNSLRISK_MODEL_URI") or None, refresh_seconds=refresh,
+                      tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or None,
+                      token=os.environ.get("CNSLRISK_API_TOKEN") or None)
 
 
 async def _refresh_loop(holder: ModelHolder) -> None:

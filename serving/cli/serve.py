@@ -13,7 +13,7 @@ __all__ = ["serve", "serve_cli"]
 
 
 def serve(model_uri: str | None = None, *, host: str = "127.0.0.1", port: int = 8000, tracking_uri: str | None = None,
-          refresh_seconds: float = 30.0, token: str | None = None, log_level: str = "info") -> None:
+          refresh_seconds: float = 30.0, token: str | None = None, log_level: str = "info", workers: int = 1) -> None:
     """Load the model and serve the API and web page with uvicorn until interrupted.
 
     Parameters
@@ -30,11 +30,20 @@ def serve(model_uri: str | None = None, *, host: str = "127.0.0.1", port: int = 
         Bearer token required on ``/v1/*``.
     log_level : str, default="info"
         uvicorn's log level.
+    workers : int, default=1
+        Worker processes (each loads the model; see :func:`cnslrisk.serving.api.main.app_from_env`).
     """
     import uvicorn
 
     from cnslrisk.serving.api import create_app
+    from cnslrisk.serving.scoring import resolve_model_uri, use_tracking
 
+    if workers > 1:
+        os.environ.update({"CNSLRISK_MODEL_URI": resolve_model_uri(model_uri), "MLFLOW_TRACKING_URI": use_tracking(
+            tracking_uri), "CNSLRISK_REFRESH_SECONDS": str(refresh_seconds), "CNSLRISK_API_TOKEN": token or ""})
+        uvicorn.run("cnslrisk.serving.api.main:app_from_env", factory=True, host=host, port=port,
+                    log_level=log_level, workers=workers)
+        return
     application = create_app(model_uri, tracking_uri=tracking_uri, refresh_seconds=refresh_seconds, token=token)
     uvicorn.run(application, host=host, port=port, log_level=log_level)
 
@@ -48,6 +57,7 @@ def serve_cli(
     tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).")] = None,  # noqa: E501
     refresh_seconds: Annotated[float, typer.Option("--refresh-seconds", help="Re-resolve the model alias this often and serve the version it points to (0: only on POST /v1/model/reload).", min=0)] = 30.0,  # noqa: E501
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level: critical, error, warning, info, debug.")] = "info",  # noqa: E501
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes, each with its own copy of the model (POST /v1/model/reload reaches one; the others follow on schedule).", min=1)] = 1,  # noqa: E501
 ) -> None:
     # fmt: on
     """Serve the REST API (`POST /v1/predict`, `GET /v1/model`, `GET /health`, `/docs`) and the web page at `/`.
@@ -60,4 +70,4 @@ def serve_cli(
     """
     with user_errors():
         serve(model_uri, host=host, port=port, tracking_uri=tracking_uri, refresh_seconds=refresh_seconds,
-              token=os.environ.get("CNSLRISK_API_TOKEN") or None, log_level=log_level)
+              token=os.environ.get("CNSLRISK_API_TOKEN") or None, log_level=log_level, workers=workers)

@@ -282,3 +282,9 @@ def test_alias_change_is_picked_up_on_reload_and_on_schedule(registered):
                 time.sleep(0.2)
     finally:
         client.set_registered_model_alias(name, "champion", first)
+
+
+def test_several_workers_answer_the_same(registered, tmp_path):
+    with serve_subprocess(registered, tmp_path / "workers.log", "--workers", "2") as base:
+        answers = [post(base, PATIENT).json() for _ in range(6)]
+    assert all(answer == local(registered.model, [PATIENT]) for answer in answers)
