@@ -95,14 +95,20 @@ def promote_cli(
     config_path: Annotated[Path | None, typer.Option("--config", "-c", help="Training config whose [mlflow] and [promotion] tables apply.", dir_okay=False)] = None,  # noqa: E501
     model_version: Annotated[str | None, typer.Option("--version", help="Version to promote (default: the one with alias challenger).")] = None,  # noqa: E501
     force: Annotated[bool, typer.Option("--force", help="Promote even if the gate refuses (recorded on the version).")] = False,  # noqa: E501
+    cohort: Annotated[Path | None, typer.Option("--cohort", help="The challenger's training cohort (checked by SHA-256): the champion is evaluated on it when it was trained on another cohort.", exists=True, dir_okay=False)] = None,  # noqa: E501
+    holdout: Annotated[Path | None, typer.Option("--holdout", help="A cohort neither model was trained on: both are evaluated on it and must pass too.", exists=True, dir_okay=False)] = None,  # noqa: E501
 ) -> None:
     # fmt: on
-    """Move the registry alias `champion` to the challenger when it passes the gate.
+    """Move the registry alias `champion` to the challenger when it passes the gate on the SAME data.
 
-    The gate (config table `[promotion]`): the challenger's optimism-corrected C is no worse than
-    the champion's by more than `c_index_margin`, and its corrected calibration slope lies in
-    `[slope_lower, slope_upper]`. The reason is printed either way and recorded as tags on the
-    version; `--force` overrides and is recorded. Exit code 1 when refused.
+    The gate (config table `[promotion]`): the challenger's corrected calibration slope lies in
+    `[slope_lower, slope_upper]` and its optimism-corrected C is no worse than the champion's C on
+    the same cohort by more than `c_index_margin`: the champion's corrected C when both were trained
+    on the same cohort, else the champion's external C on the challenger's training cohort
+    (`--cohort`; without it the gate refuses rather than compare two cohorts). `--holdout` adds an
+    external comparison of both on a held-out cohort. The reason is printed and recorded as tags on
+    the version; `--force` overrides and is recorded. Exit code 1 when refused.
+    Example: `cnslrisk promote --cohort data/registry_2025.csv`
     """
     from cnslrisk.training import load_config
     from cnslrisk.training.promote import promote
@@ -111,7 +117,8 @@ def promote_cli(
     with user_errors():
         config = load_config(config_path)
         use_tracking(config.tracking_uri(), config.mlflow.experiment)
-        decision = promote(config.mlflow.registered_model, gate=config.promotion, version=model_version, force=force)
+        decision = promote(config.mlflow.registered_model, gate=config.promotion, version=model_version, force=force,
+                           cohort=cohort, holdout=holdout, config=config)
     verdict = "[green]promoted[/]" if decision.promoted else "[red]not promoted[/]"
     console.print(f"{verdict} {decision.name} version {decision.challenger} (champion before: "
                   f"{decision.champion_before or 'none'}): ", end="")

@@ -194,9 +194,13 @@ def test_promotion_gate_and_force(workdir):
     strict = PromotionConfig(c_index_margin=0.0, slope_lower=5.0, slope_upper=6.0)
     refused = promote("test-pfs1", gate=strict)
     assert not refused.promoted and "outside [5, 6]" in refused.reason
+    # both versions were trained on the same cohort: their corrected C are figures of the same data
+    sha = second.card["training_data"]["sha256"]
+    assert refused.basis == f"corrected C of both on the same training cohort {sha[:12]}"
     client = MlflowClient()
     assert client.get_model_version_by_alias("test-pfs1", "champion").version == 1
     forced = promote("test-pfs1", gate=strict, force=True)
     assert forced.promoted and forced.reason.startswith("FORCED")
     assert client.get_model_version_by_alias("test-pfs1", "champion").version == 2
     assert client.get_model_version("test-pfs1", "2").tags["promotion.forced"] == "true"
+    assert client.get_model_version("test-pfs1", "2").tags["promotion.basis"] == refused.basis
