@@ -152,6 +152,12 @@ class Schema:
         event = cause != censored).
     censored : str
         The value of ``cause`` that means no event.
+    post_progression : tuple of str
+        Fields that may only be filled after a CNS progression.
+    passthrough : tuple of str
+        Known columns that are accepted but neither checked nor converted (e.g. the data
+        dictionary's other fields when scoring: a full cohort row may be sent, only the
+        model's covariates matter).
     """
 
     fields: tuple[Field, ...]
@@ -161,6 +167,7 @@ class Schema:
     cause: str | None = "pattern"
     censored: str = "none"
     post_progression: tuple[str, ...] = field(default=())
+    passthrough: tuple[str, ...] = field(default=())
 
     def __getitem__(self, name: str) -> Field:
         return self.by_name()[name]

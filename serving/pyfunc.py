@@ -21,14 +21,13 @@ __all__ = ["CnslriskPyfunc", "input_schema"]
 def input_schema(model: RiskModel) -> Schema:
     """The validator for scoring input: the model's covariates (required) and its id column.
 
-    Other data-dictionary fields may be present (a full cohort row); they are checked by the
-    dictionary's rules, never required, and not used. Any other column is unknown.
+    Other data-dictionary fields may be present (a full cohort row); they are passed over
+    unchecked, since the model does not use them. Any other column is unknown.
     """
     f = model.features
     schema = Schema.for_columns(binary=f["binary"], categorical=f["categorical"], numeric=f["numeric"], id=f.get("id"))
     used = set(schema.names)
-    extra = tuple(replace(field, required=False) for field in data_dictionary().fields if field.name not in used)
-    return replace(schema, fields=schema.fields + extra)
+    return replace(schema, passthrough=tuple(name for name in data_dictionary().names if name not in used))
 
 
 class CnslriskPyfunc(mlflow.pyfunc.PythonModel):
