@@ -35,8 +35,8 @@ from .monitor import case_mix, flag_periods, period_labels
 from .pattern_validation import aalen_johansen, wolbers_c
 from .validate import survival_grid
 
-__all__ = ["EvaluationResult", "cohort_config", "load_cohort", "slope_with_se", "point_figures", "evaluate_model",
-           "evaluation_figures", "write_outputs", "evaluate"]
+__all__ = ["EvaluationResult", "json_safe", "cohort_config", "load_cohort", "slope_with_se", "point_figures",
+           "evaluate_model", "evaluation_figures", "write_outputs", "evaluate"]
 
 _Z = float(norm.ppf(0.975))
 
@@ -68,11 +68,12 @@ class EvaluationResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _plain(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinities as None and numpy scalars as Python numbers (for JSON)."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, (float, np.floating)):
         return float(value) if np.isfinite(value) else None
     if isinstance(value, np.integer):
@@ -306,7 +307,7 @@ def evaluate_model(
     summary["cohort"] = {k: data.provenance.get(k) for k in ("source", "sha256", "n", "events", "follow_up_max",
                                                              "time_unit")}
     summary["model"] = {"type": model.kind, **model.metadata.get("model", {})}
-    return EvaluationResult(_plain(summary), point["calibration"], curve, mix, table, model.time_unit)
+    return EvaluationResult(json_safe(summary), point["calibration"], curve, mix, table, model.time_unit)
 
 
 def evaluation_figures(result: EvaluationResult) -> dict[str, Any]:

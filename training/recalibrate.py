@@ -186,7 +186,7 @@ def recalibrate(
 
     from . import registry
     from .card import card_files
-    from .evaluate import load_cohort
+    from .evaluate import json_safe, load_cohort
     from .plots import plot_calibration
     from .train import synthetic_example
 
@@ -210,7 +210,8 @@ def recalibrate(
         f"Recalibrated ({result.method}) on cohort {sha[:12]}: validation figures above are the parent version's.")
     with mlflow.start_run(run_name=f"recalibrate {name} v{info.get('version')}") as run:
         mlflow.set_tags({**lineage, "cnslrisk.cohort.sha256": sha, "cnslrisk.cohort.source": data.provenance["source"]})
-        registry.log_json("recalibration.json", {"test": result.test, "before": result.before, "after": result.after})
+        registry.log_json("recalibration.json", json_safe({"test": result.test, "before": result.before,
+                                                              "after": result.after}))
         registry.log_figures({f"calibration_{when}.png": plot_calibration(table, time_unit=parent.time_unit)
                               for when, table in result.tables.items()})
         ref = registry.log_risk_model(result.model, registered_name=name, input_example=synthetic_example(result.model),
@@ -219,5 +220,6 @@ def recalibrate(
     for key, value in {**lineage, "training_data.sha256": card.get("training_data", {}).get("sha256", ""),
                        "model.type": result.model.kind}.items():
         client.set_model_version_tag(ref.name, ref.version, key, value)
-    return {"name": ref.name, "version": ref.version, "parent_version": info.get("version"), "method": result.method,
-            "test": result.test, "run_id": run.info.run_id, "before": result.before, "after": result.after}
+    return json_safe({"name": ref.name, "version": ref.version, "parent_version": info.get("version"),
+                      "method": result.method, "test": result.test, "run_id": run.info.run_id,
+                      "before": result.before, "after": result.after})
