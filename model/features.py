@@ -246,11 +246,11 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "levels_")
         X = self._frame(X, "applicability")
-        notes: list[list[str]] = [[] for _ in range(len(X))]
+        notes: dict[int, list[str]] = {}  # only flagged rows: a registry batch is mostly clean
 
         def flag(mask: np.ndarray, text: Any) -> None:
             for row in np.flatnonzero(mask):
-                notes[row].append(text(row))
+                notes.setdefault(row, []).append(text(row))
 
         for name in self.categorical:
             column = X[name]
@@ -269,7 +269,10 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
             if name in self.fill_:
                 flag(X[name].isna().to_numpy(), lambda r, n=name: (
                     f"field {n}: missing, imputed as {self.fill_[n]!r}"))
-        return ["; ".join(row) for row in notes]
+        out = [""] * len(X)
+        for row, items in notes.items():
+            out[row] = "; ".join(items)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-safe parameters and learned state (for :meth:`from_dict`).
