@@ -136,6 +136,28 @@ def test_numbers_match_independent_computations(registered):
         g_h = censoring.survival_function_at_times(h).iloc[0]
         terms = np.where((time <= h) & event, s**2 / g_t, 0.0) + np.where(time > h, (1 - s) ** 2 / g_h, 0.0)
         assert entry["brier"] == pytest.approx(terms.mean(), abs=1e-10)
+        # cumulative/dynamic AUC (Uno 2007): cases T <= h with an event weighted 1 / G(T), controls T > h
+        case, control = (time <= h) & event, time > h
+        w = 1 / g_t[case]
+        pairs = (lp[case][:, None] > lp[control][None, :]) + 0.5 * (lp[case][:, None] == lp[control][None, :])
+        assert entry["auc"] == pytest.approx((w[:, None] * pairs).sum() / (w.sum() * control.sum()), abs=1e-10)
+
+
+def test_pattern_incidences_add_up_to_the_kaplan_meier_risk(registered):
+    model = registered[2]
+    data = load_cohort(model, EXAMPLE)
+    pattern = evaluate_model(model, data, bootstrap=0).summary["pattern"]
+    assert set(pattern) == {"local", "local_and_distant", "distant"}
+    km = KaplanMeierFitter().fit(data.y["time"], data.y["event"])
+    for h in model.horizons:
+        label = f"{h:g}"
+        # Aalen-Johansen: the cause-specific incidences sum to the all-cause Kaplan-Meier risk
+        observed = sum(pattern[c][label]["observed"] for c in pattern)
+        assert observed == pytest.approx(1 - km.survival_function_at_times(h).iloc[0], abs=1e-12)
+        for cause in pattern:
+            entry = pattern[cause][label]
+            assert entry["calibration_in_the_large"] == pytest.approx(entry["observed"] - entry["predicted"])
+            assert 0.5 < entry["wolbers_c"] <= 1.0  # the pattern model ranks its own training cohort
 
 
 def test_baseline_shift_is_detected_by_calibration_in_the_large(registered, tmp_path):
