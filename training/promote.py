@@ -102,7 +102,13 @@ def _training_comparison(name: str, challenger: str, champion: str, tags: dict[s
 
 
 def _holdout_comparison(name: str, challenger: str, champion: str | None, holdout: str | os.PathLike[str],
-                        gate: PromotionConfig, config: TrainingConfig | None) -> tuple[bool, str]:
+                        gate: PromotionConfig, config: TrainingConfig | None, trained_on: set[str | None]
+                        ) -> tuple[bool, str]:
+    from cnslrisk.model import read_cohort
+
+    if read_cohort(holdout).attrs["sha256"] in trained_on:
+        raise ValueError(f"holdout {holdout}: one of the two models was trained on this cohort; a held-out cohort "
+                         "must be new to both (pass a model's training cohort as --cohort)")
     c_new, slope_new, sha = _external(name, challenger, holdout, config)
     where = f"held-out cohort {sha[:12]}"
     if not gate.slope_lower <= slope_new <= gate.slope_upper:
@@ -177,7 +183,10 @@ def promote(
             verdicts.append(decide(float(tags[_C_TAG]), float(tags[_SLOPE_TAG]), champion_c, gate, basis=basis))
         bases.append(basis)
     if holdout is not None:
-        verdicts.append(_holdout_comparison(name, challenger, champion, holdout, gate, config))
+        trained_on = {tags.get(_SHA_TAG)}
+        if champion is not None:
+            trained_on.add(client.get_model_version(name, champion).tags.get(_SHA_TAG))
+        verdicts.append(_holdout_comparison(name, challenger, champion, holdout, gate, config, trained_on))
         bases.append("both external on a held-out cohort")
     promoted = all(ok for ok, _ in verdicts)
     reason = "; ".join(text for _, text in verdicts)

@@ -123,8 +123,13 @@ def test_promotion_compares_on_the_challengers_training_cohort(registry):
     assert "different training cohorts; their figures are not comparable" in done.stdout
     done = run("promote", "--cohort", EXAMPLE)
     assert done.returncode == 1 and "is not the challenger's training cohort" in done.stderr
-    done = run("promote", "--cohort", shifted)
+    done = run("promote", "--cohort", shifted, "--holdout", EXAMPLE)
+    assert done.returncode == 1 and "one of the two models was trained on this cohort" in done.stderr
+    held_out = shifted_cohort(directory / "held_out.csv", 0.7)
+    done = run("promote", "--cohort", shifted, "--holdout", held_out)
     tags = MlflowClient().get_model_version(NAME, challenger).tags
     assert tags["promotion.basis"].startswith("champion's external C on the challenger's training cohort")
-    assert tags["promotion.reason"].replace("\n", " ") in done.stdout.replace("\n", " ")
+    assert tags["promotion.basis"].endswith("; both external on a held-out cohort")
+    printed = " ".join(done.stdout.split())  # rich wraps long lines
+    assert "on the held-out cohort" in printed and " ".join(tags["promotion.reason"].split()) in printed
     assert done.returncode == (0 if tags["promotion.decision"] == "promoted" else 1)
