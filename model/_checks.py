@@ -18,11 +18,11 @@ _OUTCOME_ROLES = ("outcome", "relapse pattern", "post-infusion", "post-progressi
 
 
 def _as_text(values: pd.Series) -> pd.Series:
-    """Raw values as stripped strings (``true``/``false`` for booleans, ``7`` for 7.0), missing entries as None.
+    """Raw values as stripped strings (``true``/``false`` for booleans), missing entries as None.
 
-    Homogeneous columns (text from CSV, typed booleans and numbers from Parquet) are converted in
-    vectorised code, which keeps a million-row batch fast; mixed object columns (JSON records) go
-    value by value.
+    Typed numeric columns (Parquet, JSON numbers) are returned as they are, NaN meaning missing.
+    Homogeneous columns are converted in vectorised code, which keeps a million-row batch fast;
+    mixed object columns (JSON records) go value by value.
     """
     kind = pd.api.types.infer_dtype(values, skipna=True)
     missing = values.isna().to_numpy()
@@ -30,17 +30,22 @@ def _as_text(values: pd.Series) -> pd.Series:
         text = values.astype(object).where(~missing, "").str.strip()
     elif kind == "boolean" and not values.dtype == object:
         text = pd.Series(np.where(values.fillna(False).to_numpy(dtype=bool), "true", "false"), index=values.index)
-    elif pd.api.types.is_integer_dtype(values.dtype):
-        text = values.astype(object).where(~missing, 0).astype(np.int64).astype(str)
-    elif pd.api.types.is_float_dtype(values.dtype):
-        numbers = values.to_numpy(dtype=float, na_value=np.nan)
-        whole = np.isfinite(numbers) & (np.floor(numbers) == numbers) & (np.abs(numbers) < 2**53)
-        text = pd.Series(np.where(whole, np.where(whole, numbers, 0).astype(np.int64).astype(str),
-                                  numbers.astype(str)), index=values.index)
+    elif pd.api.types.is_integer_dtype(values.dtype) or pd.api.types.is_float_dtype(values.dtype):
+        return values  # typed numbers stay numbers: no text round trip (messages format them when needed)
     else:
         text = values.astype(object).map(lambda v: "" if v is None or v is pd.NA or v != v else _plain(v).strip())
     text = text.astype(object)
     return text.where(~(missing | text.isin(MISSING).to_numpy()), None)
+
+
+def _numbers_as_text(values: pd.Series) -> pd.Series:
+    """Typed numbers as labels (``1`` for 1.0), for category and text fields coded as numbers."""
+    numbers = values.to_numpy(dtype=float, na_value=np.nan)
+    finite = np.isfinite(numbers)
+    safe = np.where(finite, numbers, 0.0)
+    whole = finite & (np.floor(safe) == safe) & (np.abs(safe) < 2**53)
+    text = np.where(whole, np.where(whole, safe, 0).astype(np.int64).astype(str), numbers.astype(str))
+    return pd.Series(text, index=values.index, dtype=object).where(finite, None)
 
 
 def _plain(value: object) -> str:
@@ -60,13 +65,15 @@ class _Collector:
         for position in np.flatnonzero(mask):
             patient = None if self._ids is None else self._ids.iloc[position]
             value = None if raw is None else raw.iloc[position]
+            value = value if value is None or isinstance(value, str) else _plain(value)
             self.problems.append(Problem(expected, row=int(position) + 1, field=field, value=value, patient_id=patient))
 
 
 def _convert(spec: Field, text: pd.Series, report: _Collector) -> pd.Series:
     present = text.notna().to_numpy()
     if spec.type == "boolean":
-        lookup = {**{s: True for s in BOOLEAN_TRUE}, **{s: False for s in BOOLEAN_FALSE}}
+        # 1 and 0 also match 1.0 / 0.0 from typed numeric columns (equal keys hash alike)
+        lookup = {**{s: True for s in BOOLEAN_TRUE}, **{s: False for s in BOOLEAN_FALSE}, 1: True, 0: False}
         parsed = text.map(lookup)
         bad = present & parsed.isna().to_numpy()
         report.add_rows(bad, spec.name, text, "is not one of {true, false}")
@@ -128,6 +135,9 @@ def check_frame(schema: Schema, df: pd.DataFrame, *, require_outcome: bool, allo
         header.append(Problem(f"required column is missing; expected {specs[name].expected()}", field=name))
 
     texts = {name: _as_text(df[name]) for name in columns if name in specs}
+    for name, text in texts.items():
+        if specs[name].type in ("string", "category") and text.dtype != object:
+            texts[name] = _numbers_as_text(text)
     report = _Collector(texts.get(schema.id) if schema.id else None)
     report.problems.extend(header)
     parsed = {name: _convert(specs[name], text, report) for name, text in texts.items()}

@@ -175,3 +175,14 @@ def test_unreadable_files(tmp_path, name, content, message):
 def test_missing_file(tmp_path):
     with pytest.raises(CohortValidationError, match="no such file"):
         read_cohort(tmp_path / "absent.csv")
+
+
+def test_numeric_codes_from_typed_columns():
+    """Parquet and JSON give typed numbers: cause codes 0/1/2, 0/1 booleans and numeric ids still check right."""
+    df = pd.DataFrame({"id": [101, 102, 103], "t": [3.0, 5.5, 7.0], "cause": [0, 1, 2], "flag": [1, 0, 1]})
+    schema = Schema.for_columns(binary=["flag"], id="id", time="t", cause="cause", censored="0")
+    out = schema.check(df)
+    assert out["cause"].tolist() == ["0", "1", "2"] and out["flag"].tolist() == [True, False, True]
+    assert out["id"].tolist() == ["101", "102", "103"]
+    with pytest.raises(CohortValidationError, match=r"row 2 \(patient 102\), field flag: '7' is not one of"):
+        schema.check(df.assign(flag=[1, 7, 0]))
