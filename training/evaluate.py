@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from cnslrisk.model.estimators._breslow import RiskSets, partial_likelihood
+from cnslrisk.model.outputs import json_safe
 from cnslrisk.model.predictor import RiskModel
 
 from .calibration import calibration_table
@@ -31,11 +32,11 @@ from .config import FeaturesConfig, TrainingConfig, load_config
 from .data import TrainingData, load_training_data
 from .decision_curve import DEFAULT_THRESHOLDS, decision_curve
 from .metrics import calibration_slope, horizon_label, score_predictions
-from .monitor import case_mix, flag_periods, period_labels
+from .monitor import case_mix, period_labels, period_table
 from .pattern_validation import aalen_johansen, wolbers_c
 from .validate import survival_grid
 
-__all__ = ["EvaluationResult", "json_safe", "cohort_config", "load_cohort", "slope_with_se", "point_figures",
+__all__ = ["EvaluationResult", "cohort_config", "load_cohort", "slope_with_se", "point_figures",
            "evaluate_model", "evaluation_figures", "write_outputs", "evaluate"]
 
 _Z = float(norm.ppf(0.975))
@@ -65,20 +66,6 @@ class EvaluationResult:
     case_mix: pd.DataFrame
     periods: pd.DataFrame | None = None
     time_unit: str = "months"
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with NaN and infinities as None and numpy scalars as Python numbers (for JSON)."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if np.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
 
 
 def cohort_config(model: RiskModel, cohort: str | os.PathLike[str], config: TrainingConfig | None = None
@@ -294,15 +281,7 @@ def evaluate_model(
     mix = case_mix(model, data.X)
     table = None
     if periods is not None:
-        rows = []
-        for period in sorted(set(periods)):
-            m = np.asarray(periods) == period
-            p = point_figures(model, data.X[m], data.y[m], groups=groups)["summary"]
-            rows.append({"period": period, "n": int(m.sum()), "events": int(data.y["event"][m].sum()),
-                         "c_index": p["c_index"], "calibration_slope": p["calibration_slope"],
-                         **{f"citl_{h}": v["calibration_in_the_large"] for h, v in p["horizons"].items()}})
-        table = pd.DataFrame(rows)
-        table["flag"] = flag_periods(table, list(summary["horizons"]), citl_band=citl_band, slope_band=slope_band)
+        table = period_table(model, data.X, data.y, periods, groups=groups, citl_band=citl_band, slope_band=slope_band)
         summary["periods"] = table.to_dict(orient="records")
     summary["cohort"] = {k: data.provenance.get(k) for k in ("source", "sha256", "n", "events", "follow_up_max",
                                                              "time_unit")}

@@ -17,7 +17,7 @@ import pandas as pd
 
 from cnslrisk.model.predictor import RISK_GROUPS, RiskModel
 
-__all__ = ["case_mix", "period_labels", "flag_periods", "CASE_MIX_COLUMNS"]
+__all__ = ["case_mix", "period_labels", "flag_periods", "period_table", "CASE_MIX_COLUMNS"]
 
 CASE_MIX_COLUMNS = ["covariate", "term", "kind", "training", "cohort", "training_sd", "cohort_sd",
                     "standardized_difference", "note"]
@@ -165,3 +165,39 @@ def flag_periods(table: pd.DataFrame, horizons: Sequence[str], *, citl_band: flo
                 reasons.append(f"calibration-in-the-large at {h} is {value:+.3f} (band ±{citl_band:g})")
         out.append("; ".join(reasons))
     return pd.Series(out, index=table.index, name="flag")
+
+
+def period_table(model: RiskModel, X: pd.DataFrame, y: np.ndarray, periods: np.ndarray, *, groups: int = 4,
+                 citl_band: float = 0.1, slope_band: tuple[float, float] = (0.7, 1.3)) -> pd.DataFrame:
+    """Point figures per period (:func:`~cnslrisk.training.evaluate.point_figures`) with :func:`flag_periods`.
+
+    Parameters
+    ----------
+    model : RiskModel
+    X : DataFrame
+        Checked covariates.
+    y : structured array, shape (n_samples,)
+    periods : ndarray of str, shape (n_samples,)
+        Period label of each row (:func:`period_labels`).
+    groups, citl_band, slope_band
+        As in :func:`~cnslrisk.training.evaluate.evaluate_model`.
+
+    Returns
+    -------
+    table : DataFrame
+        One row per period: period, n, events, c_index, calibration_slope, citl_<h>, flag.
+    """
+    from .evaluate import point_figures
+
+    rows = []
+    periods = np.asarray(periods)
+    for period in sorted(set(periods)):
+        m = periods == period
+        p = point_figures(model, X[m], y[m], groups=groups)["summary"]
+        rows.append({"period": period, "n": int(m.sum()), "events": int(y["event"][m].sum()),
+                     "c_index": p["c_index"], "calibration_slope": p["calibration_slope"],
+                     **{f"citl_{h}": v["calibration_in_the_large"] for h, v in p["horizons"].items()}})
+    table = pd.DataFrame(rows)
+    labels = [c[len("citl_"):] for c in table.columns if c.startswith("citl_")]
+    table["flag"] = flag_periods(table, labels, citl_band=citl_band, slope_band=slope_band)
+    return table

@@ -23,6 +23,7 @@ import numpy as np
 from scipy.stats import chi2
 
 from cnslrisk.model.estimators._breslow import RiskSets, breslow_baseline
+from cnslrisk.model.outputs import json_safe
 from cnslrisk.model.predictor import RiskModel
 
 from .config import TrainingConfig, load_config
@@ -186,7 +187,7 @@ def recalibrate(
 
     from . import registry
     from .card import card_files
-    from .evaluate import json_safe, load_cohort
+    from .evaluate import load_cohort
     from .plots import plot_calibration
     from .train import synthetic_example
 
@@ -211,7 +212,7 @@ def recalibrate(
     with mlflow.start_run(run_name=f"recalibrate {name} v{info.get('version')}") as run:
         mlflow.set_tags({**lineage, "cnslrisk.cohort.sha256": sha, "cnslrisk.cohort.source": data.provenance["source"]})
         registry.log_json("recalibration.json", json_safe({"test": result.test, "before": result.before,
-                                                              "after": result.after}))
+                                                         "after": result.after}))
         registry.log_figures({f"calibration_{when}.png": plot_calibration(table, time_unit=parent.time_unit)
                               for when, table in result.tables.items()})
         ref = registry.log_risk_model(result.model, registered_name=name, input_example=synthetic_example(result.model),
@@ -221,5 +222,5 @@ def recalibrate(
                        "model.type": result.model.kind}.items():
         client.set_model_version_tag(ref.name, ref.version, key, value)
     return json_safe({"name": ref.name, "version": ref.version, "parent_version": info.get("version"),
-                      "method": result.method, "test": result.test, "run_id": run.info.run_id,
-                      "before": result.before, "after": result.after})
+                   "method": result.method, "test": result.test, "run_id": run.info.run_id,
+                   "before": result.before, "after": result.after})
