@@ -97,9 +97,16 @@ def slope_with_se(y: np.ndarray, score: np.ndarray) -> tuple[float, float]:
     Returns
     -------
     slope, se : float
+
+    Raises
+    ------
+    ValueError
+        When the score is not finite, all samples are censored or the fit does not converge.
     """
-    slope = calibration_slope(y, score)
     x = np.asarray(score, dtype=float)[:, None]
+    if not np.isfinite(x).all():
+        raise ValueError("the score is not finite (a predicted survival of 0 or 1)")
+    slope = calibration_slope(y, x[:, 0])
     event, time = y[y.dtype.names[0]], y[y.dtype.names[1]]
     info = partial_likelihood(x - x.mean(), np.array([slope]), RiskSets.build(time, event)).information[0, 0]
     return slope, float(1.0 / np.sqrt(info))

@@ -16,7 +16,7 @@ from cnslrisk.model.cohort_io import write_cohort
 from cnslrisk.model.synthetic import generate_cohort
 from cnslrisk.serving.scoring import load_risk_model
 from cnslrisk.training import train
-from cnslrisk.training.evaluate import evaluate, evaluate_model, load_cohort, point_figures
+from cnslrisk.training.evaluate import evaluate, evaluate_model, load_cohort, point_figures, slope_with_se
 from cnslrisk.training.monitor import case_mix, period_labels
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "data" / "example_cohort.csv"
@@ -207,3 +207,10 @@ def test_period_labels():
     assert period_labels(pd.Series(["2024-03-01", "2025-12-31"], name="infusion")).tolist() == ["2024", "2025"]
     with pytest.raises(ValueError, match=r"row 2, period column infusion: not a year or a date \(1 such row"):
         period_labels(pd.Series(["2024-03-01", "soon"], name="infusion"))
+
+
+def test_slope_refuses_a_score_that_is_not_finite(registered):
+    data = load_cohort(registered[2], EXAMPLE)
+    score = np.r_[np.inf, np.zeros(data.n - 1)]
+    with pytest.raises(ValueError, match=r"the score is not finite \(a predicted survival of 0 or 1\)"):
+        slope_with_se(data.y, score)
