@@ -193,8 +193,12 @@ def create_app(model_uri: str | None = None, *, tracking_uri: str | None = None,
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = exc.detail if isinstance(exc.detail, list) else [
-            {"loc": [], "msg": str(exc.detail).lower(), "type": "http"}]
+        if isinstance(exc.detail, list):
+            detail = exc.detail
+        elif exc.status_code == 400:  # FastAPI: a body it cannot decode (e.g. not UTF-8)
+            detail = [{"loc": ["body"], "msg": "body: cannot be parsed as UTF-8 JSON", "type": "body_invalid"}]
+        else:
+            detail = [{"loc": [], "msg": str(exc.detail).lower(), "type": "http"}]
         return JSONResponse(status_code=exc.status_code, content={"detail": detail}, headers=exc.headers)
 
     @app.get("/", include_in_schema=False)

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Tag, create_model
 from pydantic import Field as PydanticField
 
-from cnslrisk.model.contract import Field, Schema
+from cnslrisk.model.contract import Field, Schema, data_dictionary
 
 __all__ = ["MAX_PATIENTS", "field_spec", "patient_model", "predict_body", "body_tag", "PredictResponse",
            "ModelResponse", "HealthResponse", "ErrorItem", "ErrorResponse", "ReloadResponse"]
@@ -71,15 +71,22 @@ def patient_model(schema: Schema) -> type[BaseModel]:
     -------
     type of pydantic.BaseModel
         ``Patient``: one attribute per schema field (required fields required, the others
-        ``None`` by default), unknown fields forbidden; descriptions, units and allowed values
+        ``None`` by default), the schema's pass-through columns optional and unchecked (as the
+        validator treats them), unknown fields forbidden; descriptions, units and allowed values
         feed the OpenAPI schema.
     """
     attributes: dict[str, Any] = {}
+    dictionary = data_dictionary().by_name()
     for spec in schema.fields:
         extra = {"x-role": spec.role, **({"x-unit": spec.unit} if spec.unit else {})}
         info = PydanticField(description=_description(spec), title=spec.name, json_schema_extra=extra)
         kind = _value_type(spec)
         attributes[spec.name] = (Annotated[kind, info], ...) if spec.required else (Annotated[kind | None, info], None)
+    for name in getattr(schema, "passthrough", ()):
+        known = dictionary.get(name)
+        text = (known.description if known else name) + "; not used by this model: accepted and passed over unchecked"
+        info = PydanticField(description=text, title=name, json_schema_extra={"x-role": "not used"})
+        attributes[name] = (Annotated[Any, info], None)
     config = ConfigDict(extra="forbid", title="Patient")
     return create_model("Patient", __config__=config, **attributes)
 
