@@ -134,11 +134,18 @@ def _slope_entry(y: np.ndarray, score: np.ndarray, reasons: dict[str, str], name
             "calibration_slope_ci": [slope - _Z * se, slope + _Z * se]}
 
 
+def _reference_time(model: RiskModel, y: np.ndarray) -> float:
+    """t_ref of a forest's slope: the card's bootstrap reference time when stored, else the median event time."""
+    stored = model.metadata.get("card", {}).get("validation", {}).get("bootstrap", {}).get("reference_time")
+    return float(stored) if stored is not None else float(np.median(y["time"][y["event"]]))
+
+
 def point_figures(model: RiskModel, X: pd.DataFrame, y: np.ndarray, *, groups: int = 4) -> dict[str, Any]:
     """Point figures without resampling: C, slopes, calibration-in-the-large, Brier, AUC, IBS.
 
     Overall calibration slope: Cox regression of the outcome on the linear predictor (linear
-    models) or on log(-log S(h_mid|x)) at the middle horizon (forests). Slope at horizon h: the same
+    models) or on log(-log S(t_ref|x)) (forests; t_ref as in the training bootstrap: the card's
+    ``reference_time`` when stored, else the cohort's median event time). Slope at horizon h: the same
     with follow-up censored at h, on log(-log S(h|x)) (for a Cox model equal to the slope on the
     linear predictor over [0, h]). Calibration-in-the-large at h: Kaplan-Meier S(h) minus mean
     predicted S(h) (negative: the model predicts too much survival), CI from the Kaplan-Meier log-log
@@ -161,11 +168,14 @@ def point_figures(model: RiskModel, X: pd.DataFrame, y: np.ndarray, *, groups: i
     linear = model.kind in ("cox", "coxnet")
     with np.errstate(divide="ignore", invalid="ignore"):
         loglog = np.log(-np.log(at_h))
-    overall_score = risk if linear else loglog[:, len(horizons) // 2]
+        t_ref = _reference_time(model, y)
+        overall_score = risk if linear else np.log(-np.log(model.pipeline.predict_survival(covariates, [t_ref])[:, 0]))
     table = calibration_table(y, at_h, horizons, groups=groups)
     summary: dict[str, Any] = {"c_index": scores["metrics"]["c_index"], "uno_c": scores["metrics"]["uno_c"],
                                "ibs": scores["metrics"]["ibs"],
-                               **_slope_entry(y, overall_score, reasons, "calibration_slope"), "horizons": {}}
+                               **_slope_entry(y, overall_score, reasons, "calibration_slope"),
+                               "calibration_slope_on": "linear predictor" if linear else f"log(-log S({t_ref:g}|x))",
+                               "horizons": {}}
     for j, h in enumerate(horizons):
         label = horizon_label(h)
         row = table[(table["horizon"] == h) & (table["group"] == "all")].iloc[0]
