@@ -105,6 +105,22 @@ def test_evaluate_per_period_and_logged_history(registry, tmp_path):
     assert history["n"] == 60 and history["sha256"] == read_cohort(tmp_path / "dated.csv").attrs["sha256"]
 
 
+def test_the_config_maps_the_cohorts_column_names(registry, tmp_path):
+    frame = read_cohort(EXAMPLE).rename(columns={"pfs1_months": "months", "pfs1_event": "progressed",
+                                                  "pattern": "relapse"})
+    write_cohort(frame, tmp_path / "renamed.csv", provenance={"source": "synthetic"})
+    (tmp_path / "map.toml").write_text('[data]\npath = "renamed.csv"\ntime = "months"\nevent = "progressed"\n'
+                                       'cause = "relapse"\n')
+    done = run("evaluate", f"models:/{NAME}/1", "--cohort", tmp_path / "renamed.csv", "--config", tmp_path / "map.toml",
+               "--json", "--bootstrap", "0", "--no-log")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    original = json.loads(run("evaluate", f"models:/{NAME}/1", "--cohort", EXAMPLE, "--json", "--bootstrap", "0",
+                              "--no-log").stdout)
+    assert summary["c_index"] == original["c_index"] and summary["pattern"] == original["pattern"]
+    assert summary["horizons"] == original["horizons"]
+
+
 def test_user_errors_exit_1_with_a_message(registry, tmp_path):
     done = run("evaluate", f"models:/{NAME}/1", "--cohort", EXAMPLE, "--period-column", "year", "--no-log")
     assert done.returncode == 1 and "period column year is not in the file" in done.stderr
