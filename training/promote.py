@@ -183,9 +183,9 @@ def promote(
             verdicts.append(decide(float(tags[_C_TAG]), float(tags[_SLOPE_TAG]), champion_c, gate, basis=basis))
         bases.append(basis)
     if holdout is not None:
-        trained_on = {tags.get(_SHA_TAG)}
-        if champion is not None:
-            trained_on.add(client.get_model_version(name, champion).tags.get(_SHA_TAG))
+        # a recalibrated version was also fitted (its baseline) on its recalibration cohort
+        versions = [tags] + ([client.get_model_version(name, champion).tags] if champion is not None else [])
+        trained_on = {t.get(key) for t in versions for key in (_SHA_TAG, "recalibration.cohort_sha256")} - {None}
         verdicts.append(_holdout_comparison(name, challenger, champion, holdout, gate, config, trained_on))
         bases.append("both external on a held-out cohort")
     promoted = all(ok for ok, _ in verdicts)

@@ -89,6 +89,12 @@ def test_recalibrate_registers_a_new_version_with_lineage(registry):
         lower, upper = entry["calibration_in_the_large_ci"]
         assert lower <= 0 <= upper
     assert str(client.get_model_version_by_alias(NAME, "champion").version) == "1"  # no alias moved
+    # a recalibrated version has no optimism-corrected figures: it is compared on a held-out cohort, which
+    # must not be the cohort its baseline was fitted on
+    done = run("promote", "--version", out["version"])
+    assert done.returncode == 1 and "a recalibrated version is compared on a held-out cohort" in done.stderr
+    done = run("promote", "--version", out["version"], "--holdout", shifted)
+    assert done.returncode == 1 and "one of the two models was trained on this cohort" in done.stderr
 
 
 def test_evaluate_per_period_and_logged_history(registry, tmp_path):
