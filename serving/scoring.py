@@ -31,9 +31,26 @@ def use_tracking(tracking_uri: str | None = None) -> str:
 
 
 def model_card(model: RiskModel) -> dict[str, Any]:
-    """The model's card with the registry name, version and alias it was loaded under."""
+    """The model's card with the registry name, version and alias it was loaded under.
+
+    For a registered version, ``validation_history`` lists the external evaluations recorded on
+    it (``cnslrisk evaluate`` writes them as ``validated_on.<k>`` version tags; artifacts are immutable).
+    """
+    import json
+
     card = dict(model.metadata.get("card", {}))
     card["model"] = {**card.get("model", {}), **model.metadata.get("model", {})}
+    name, version = card["model"].get("name"), card["model"].get("version")
+    if name and version:
+        from mlflow import MlflowClient
+        from mlflow.exceptions import MlflowException
+
+        try:
+            tags = MlflowClient().get_model_version(name, version).tags
+        except MlflowException:
+            tags = {}
+        history = sorted((int(k.split(".", 1)[1]), v) for k, v in tags.items() if k.startswith("validated_on."))
+        card["validation_history"] = [json.loads(v) for _, v in history]
     return card
 
 

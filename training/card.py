@@ -104,6 +104,13 @@ def render_markdown(card: dict[str, Any]) -> str:
         lines += [f"| {c['cause']} | {c['horizon']:g} | {_fmt(c['mean'])} |" for c in pattern["concordance"]]
         if pattern["uncertainty"].get("statement"):
             lines += ["", f"**Uncertainty:** {pattern['uncertainty']['statement']}"]
+    history = card.get("validation_history") or []
+    if history:
+        lines += ["", "## Validated on (external evaluations)", "", "| date | cohort sha256 | n | events | C |",
+                  "|---|---|---|---|---|"]
+        for h in history:
+            lines.append(f"| {h.get('date', '')} | {str(h.get('sha256', ''))[:12]} | {h.get('n', '')} | "
+                         f"{h.get('events', '')} | {_fmt(h.get('c_index'))} |")
     limitations = card.get("limitations", [])
     if limitations:
         lines += ["", "## Limitations", ""] + [f"- {item}" for item in limitations]

@@ -314,6 +314,11 @@ def load_config(
     sections = {name: _build_section(name, cls, raw[name]) for name, cls in _SECTIONS.items() if name in raw}
     if "cause" in raw["data"] and "event" not in raw["data"]:
         sections["data"] = replace(sections["data"], event=None)  # event = (cause != censored)
+    # an empty string switches an optional column off: id = "" (no identifier), cause = "" (no pattern model)
+    sections["data"] = replace(sections["data"], **{k: None for k in ("id", "event", "cause")
+                                                     if getattr(sections["data"], k) == ""})
+    if sections["data"].event is None and sections["data"].cause is None:
+        raise ConfigError("data.event is required when data.cause is empty")
     cohort = Path(sections["data"].path)
     if not cohort.is_absolute():
         cohort = (path.parent / cohort).resolve()

@@ -347,6 +347,8 @@ class OptimismResult:
             "corrected": dict(self.corrected),
             "used": dict(self.used),
             "failed": self.n_failed,
+            "slope_on": self.slope_on,
+            "reference_time": self.reference_time,
         }
 
 

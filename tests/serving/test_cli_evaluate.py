@@ -109,6 +109,9 @@ def test_evaluate_per_period_and_logged_history(registry, tmp_path):
     assert periods["n"].tolist() == [30, 30] and periods["events"].sum() == 36
     history = json.loads(MlflowClient().get_model_version(NAME, "1").tags["validated_on.1"])
     assert history["n"] == 60 and history["sha256"] == read_cohort(tmp_path / "dated.csv").attrs["sha256"]
+    card = run("card", f"models:/{NAME}/1", "--json")
+    assert json.loads(card.stdout)["validation_history"][0]["sha256"] == history["sha256"]
+    assert "## Validated on (external evaluations)" in run("card", f"models:/{NAME}/1").stdout
 
 
 def test_the_config_maps_the_cohorts_column_names(registry, tmp_path):

@@ -111,3 +111,12 @@ def test_omitted_outcome_keys_default_to_the_dictionary_names(tmp_path):
     text = INTERFACE_EXAMPLE.replace('event = "pfs1_event"\n', "").replace('cause = "pattern"\n', "")
     config = load_config(write(tmp_path, text))
     assert (config.data.event, config.data.cause) == ("pfs1_event", "pattern")
+
+
+def test_empty_string_switches_optional_columns_off(tmp_path):
+    text = INTERFACE_EXAMPLE.replace('cause = "pattern"', 'cause = ""').replace('id = "patient_id"', 'id = ""')
+    config = load_config(write(tmp_path, text))
+    assert config.data.cause is None and config.data.id is None and config.data.event == "pfs1_event"
+    no_event = text.replace('event = "pfs1_event"\n', 'event = ""\n')
+    with pytest.raises(ConfigError, match="data.event is required when data.cause is empty"):
+        load_config(write(tmp_path, no_event))
