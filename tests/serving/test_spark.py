@@ -1,4 +1,4 @@
-"""The registered model on Apache Spark (local mode) through mlflow.pyfunc.spark_udf: same numbers as the local scorer."""
+"""The registered model on Spark (local mode) via mlflow.pyfunc.spark_udf: the local scorer's numbers."""
 
 from __future__ import annotations
 
