@@ -12,9 +12,10 @@ import pandas as pd
 
 from cnslrisk.model.pipeline import SurvivalPipeline, make_pipeline
 
+from .bootstrap import OptimismResult, bootstrap_optimism
 from .config import MODEL_KINDS, TrainingConfig
 from .data import TrainingData
-from .validate import CrossValidationResult, OptimismResult, bootstrap_optimism, cross_validate
+from .validate import CrossValidationResult, cross_validate
 
 __all__ = ["Candidate", "fit_candidate", "choose", "pipeline_factory", "fit_pattern", "TIE_TOLERANCE"]
 
