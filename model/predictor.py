@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from .band import band_interval
 from .pipeline import SurvivalPipeline
 
 __all__ = ["RiskModel", "horizon_label", "RISK_GROUPS", "ARTIFACT_KEY"]
@@ -54,6 +55,27 @@ def _pipeline_from_dict(params: dict[str, Any], *, plain: bool = False) -> Pipel
     return (Pipeline if plain else SurvivalPipeline)([("encode", encoder), ("model", estimator)])
 
 
+def _store(kind: str, pipeline: SurvivalPipeline, forest_directory: Path) -> dict[str, Any]:
+    """A pipeline as JSON parameters (Cox types) or encoder JSON + checked forest files (forests)."""
+    if kind in ("cox", "coxnet"):
+        return {"pipeline": _pipeline_to_dict(pipeline)}
+    from .estimators import forest_to_files
+
+    record = forest_to_files(pipeline.named_steps["model"], forest_directory)
+    return {"forest": {"encoder": pipeline.named_steps["encode"].to_dict(), "record": record}}
+
+
+def _restore(entry: dict[str, Any], forest_directory: Path) -> SurvivalPipeline:
+    if "pipeline" in entry:
+        return _pipeline_from_dict(entry["pipeline"])
+    from .estimators import forest_from_files
+    from .features import FeatureEncoder
+
+    forest = forest_from_files(forest_directory, entry["forest"]["record"])
+    encoder = FeatureEncoder.from_dict(entry["forest"]["encoder"]).set_output(transform="pandas")
+    return SurvivalPipeline([("encode", encoder), ("model", forest)])
+
+
 @dataclass
 class RiskModel:
     """A fitted survival pipeline with its horizons, risk-group cut points and provenance.
@@ -80,6 +102,9 @@ class RiskModel:
     pattern : Pipeline, optional
         The relapse-pattern model (encoder + :class:`~cnslrisk.model.pattern.CauseSpecificCox`):
         adds ``cif_<cause>_<h>`` and ``likely_pattern`` (argmax of the incidences at the last horizon).
+    band : list of SurvivalPipeline, optional
+        Bootstrap refits giving the 95 % band of models without a variance formula
+        (:mod:`cnslrisk.model.band`); an unpenalised Cox model uses the delta method instead.
     """
 
     kind: str
@@ -92,6 +117,7 @@ class RiskModel:
     training_km: dict[str, list[float]]
     metadata: dict[str, Any] = field(default_factory=dict)
     pattern: Pipeline | None = None
+    band: list[SurvivalPipeline] | None = None
 
     @property
     def feature_columns(self) -> list[str]:
@@ -101,9 +127,23 @@ class RiskModel:
     @property
     def interval_method(self) -> str:
         """How the 95 % band of S(t|x) is obtained (shown with every prediction)."""
-        if hasattr(self.pipeline, "predict_survival_interval") and self.kind in ("cox", "coxnet"):
+        if self.band:
+            return (f"bootstrap percentile band: {len(self.band)} refits of the whole fitting procedure "
+                    "on resamples of the training cohort (Efron & Tibshirani 1993)")
+        if hasattr(self.pipeline, "predict_survival_interval"):
             return "delta method on log(-log S) (Breslow variance, Therneau & Grambsch 2000)"
         return "none"
+
+    def _interval(self, covariates: pd.DataFrame, times: np.ndarray, encoded: Any = None
+                  ) -> tuple[np.ndarray, np.ndarray] | None:
+        """(lower, upper) 95 % band at ``times``, or None when the model has none."""
+        if self.band:
+            return band_interval(self.band, covariates, times)
+        if not hasattr(self.pipeline, "predict_survival_interval"):
+            return None
+        if encoded is None:
+            return self.pipeline.predict_survival_interval(covariates, times, level=0.95)
+        return self.pipeline[-1].predict_survival_interval(encoded, times, level=0.95)
 
     def risk_group(self, risk: np.ndarray) -> np.ndarray:
         """Map risk scores to ``low`` / ``intermediate`` / ``high`` by the training tertiles."""
@@ -139,10 +179,8 @@ class RiskModel:
         out["risk_group"] = self.risk_group(risk)
         times = np.asarray(horizons, dtype=float)
         survival = estimator.predict_survival(encoded, np.concatenate([times, self.time_grid]))
-        if self.interval_method != "none":
-            lower, upper = estimator.predict_survival_interval(encoded, times, level=0.95)
-        else:
-            lower = upper = np.full((len(X), len(times)), np.nan)
+        band = self._interval(covariates, times, encoded)
+        lower, upper = band if band is not None else (np.full((len(X), len(times)), np.nan),) * 2
         for j, h in enumerate(horizons):
             label = horizon_label(h)
             out[f"survival_{label}"] = survival[:, j]
@@ -187,10 +225,8 @@ class RiskModel:
         """
         covariates = X[self.feature_columns]
         survival = self.pipeline.predict_survival(covariates, self.time_grid)
-        if self.interval_method == "none":
-            return self.time_grid, survival, None, None
-        lower, upper = self.pipeline.predict_survival_interval(covariates, self.time_grid, level=0.95)
-        return self.time_grid, survival, lower, upper
+        band = self._interval(covariates, self.time_grid)
+        return (self.time_grid, survival, *band) if band is not None else (self.time_grid, survival, None, None)
 
     def _median(self, survival_on_grid: np.ndarray) -> np.ndarray:
         """First grid time where S(t|x) <= 0.5; NaN when the curve stays above 0.5 (not reached)."""
@@ -257,13 +293,10 @@ class RiskModel:
             "training_km": self.training_km,
             "metadata": self.metadata,
         }
-        if self.kind in ("cox", "coxnet"):
-            params["pipeline"] = _pipeline_to_dict(self.pipeline)
-        else:
-            from .estimators import forest_to_files
-
-            record = forest_to_files(self.pipeline.named_steps["model"], directory / _FOREST_DIR)
-            params["forest"] = {"encoder": self.pipeline.named_steps["encode"].to_dict(), "record": record}
+        params["stored"] = _store(self.kind, self.pipeline, directory / _FOREST_DIR)
+        if self.band is not None:
+            params["band"] = [_store(self.kind, member, directory / "band" / str(i))
+                              for i, member in enumerate(self.band)]
         if self.pattern is not None:
             params["pattern"] = _pipeline_to_dict(self.pattern)
         path = directory / _PARAMS_FILE
@@ -281,15 +314,10 @@ class RiskModel:
         """
         directory = Path(directory)
         params = json.loads((directory / _PARAMS_FILE).read_text())
-        if "pipeline" in params:
-            pipeline = _pipeline_from_dict(params["pipeline"])
-        else:
-            from .estimators import forest_from_files
-            from .features import FeatureEncoder
-
-            forest = forest_from_files(directory / _FOREST_DIR, params["forest"]["record"])
-            encoder = FeatureEncoder.from_dict(params["forest"]["encoder"]).set_output(transform="pandas")
-            pipeline = SurvivalPipeline([("encode", encoder), ("model", forest)])
+        pipeline = _restore(params["stored"], directory / _FOREST_DIR)
+        band = None
+        if "band" in params:
+            band = [_restore(entry, directory / "band" / str(i)) for i, entry in enumerate(params["band"])]
         return cls(
             kind=params["kind"],
             pipeline=pipeline,
@@ -301,4 +329,5 @@ class RiskModel:
             training_km=params["training_km"],
             metadata=params["metadata"],
             pattern=_pipeline_from_dict(params["pattern"], plain=True) if "pattern" in params else None,
+            band=band,
         )

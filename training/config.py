@@ -94,6 +94,7 @@ class ValidationConfig:
     bootstrap: int = 200
     horizons: tuple[float, ...] = (3.0, 6.0, 12.0)
     calibration_groups: int = 4
+    band_resamples: int = 50
 
 
 @dataclass(frozen=True)
@@ -241,6 +242,7 @@ def _validate(config: TrainingConfig) -> None:
         (len(horizons) > 0 and min(horizons) > 0, f"validation.horizons must be positive; got {horizons}"),
         (horizons == sorted(set(horizons)), f"validation.horizons must be increasing; got {horizons}"),
         (v.calibration_groups >= 2, f"validation.calibration_groups must be at least 2; got {v.calibration_groups}"),
+        (v.band_resamples >= 20, f"validation.band_resamples must be at least 20; got {v.band_resamples}"),
         (len(m.fit) > 0, "models.fit must name at least one of cox, coxnet, rsf"),
         (m.rsf_trees >= 1, f"models.rsf_trees must be at least 1; got {m.rsf_trees}"),
         (0.0 < m.coxnet_l1_ratio <= 1.0, f"models.coxnet_l1_ratio must be in (0, 1]; got {m.coxnet_l1_ratio}"),

@@ -17,7 +17,7 @@ from .config import MODEL_KINDS, TrainingConfig
 from .data import TrainingData
 from .validate import CrossValidationResult, cross_validate
 
-__all__ = ["Candidate", "fit_candidate", "choose", "pipeline_factory", "fit_pattern", "TIE_TOLERANCE"]
+__all__ = ["Candidate", "fit_candidate", "choose", "pipeline_factory", "fit_pattern", "fit_band", "TIE_TOLERANCE"]
 
 # Corrected C-indices closer than this are a tie, which goes to the simpler model (cox < coxnet < rsf):
 # at n = 60 the bootstrap SE of C is about 0.03, so smaller differences carry no information.
@@ -166,3 +166,25 @@ def fit_pattern(config: TrainingConfig, data: TrainingData, *, progress: Callabl
         progress=None if progress is None else partial(progress, "pattern validation"),
     )
     return pipeline, validation
+
+
+def _band_chunk(factory: Callable[[], Any], X: pd.DataFrame, y: np.ndarray, seeds: list[int]) -> list[Any]:
+    members = []
+    for seed in seeds:
+        rows = np.random.default_rng(seed).integers(0, len(y), len(y))
+        try:
+            members.append(factory().fit(X.iloc[rows].reset_index(drop=True), y[rows]))
+        except (ValueError, ArithmeticError):  # a resample without the events a fit needs: skipped, counted
+            members.append(None)
+    return members
+
+
+def fit_band(kind: str, config: TrainingConfig, data: TrainingData) -> list[Any]:
+    """Bootstrap refits of the whole fitting procedure (tuning included), the 95 % band of models
+    without a variance formula (see :mod:`cnslrisk.model.band`); failed resamples are left out."""
+    from .validate import run_chunked, spawn_seeds
+
+    factory = pipeline_factory(kind, config)
+    seeds = spawn_seeds(config.seed + 1, config.validation.band_resamples)  # not the optimism bootstrap's
+    members = run_chunked(lambda chunk: _band_chunk(factory, data.X, data.y, chunk), seeds, config.n_jobs, None)
+    return [m for m in members if m is not None]

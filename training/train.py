@@ -20,7 +20,7 @@ from . import registry
 from .card import build_card, card_files
 from .config import TrainingConfig, load_config
 from .data import TrainingData, load_training_data
-from .fit import Candidate, choose, fit_candidate, fit_pattern, pipeline_factory, risk_cutpoints, training_km
+from .fit import Candidate, choose, fit_band, fit_candidate, fit_pattern, pipeline_factory, risk_cutpoints, training_km
 
 __all__ = ["TrainResult", "train", "synthetic_example"]
 
@@ -217,6 +217,8 @@ def train(
     candidates = {kind: fit_candidate(kind, config, data, progress=progress) for kind in config.models.fit}
     chosen = choose(candidates)
     model = _risk_model(chosen, config, data)
+    if chosen.kind != "cox":  # the unpenalised Cox model has the delta method; the others need refits
+        model.band = fit_band(chosen.kind, config, data)
     pattern_validation = None
     if data.cause is not None:
         model.pattern, pattern_validation = fit_pattern(config, data, progress=progress)

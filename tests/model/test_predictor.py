@@ -80,3 +80,24 @@ def test_unseen_level_and_out_of_range_are_warned_not_refused():
     out = model.predict(odd)
     assert "field age: 99 is outside the training range" in out["warnings"].iloc[0]
     assert out["warnings"].iloc[1] == ""
+
+
+@pytest.mark.parametrize(("kind", "params"), [("coxnet", {}), ("rsf", {"n_estimators": 10})])
+def test_bootstrap_band_is_stored_and_reloaded(tmp_path, kind, params):
+    model, cohort = build(kind, **params)
+    y = np.array(list(zip(cohort["pfs1_event"], cohort["pfs1_months"], strict=True)),
+                 dtype=[("event", bool), ("time", float)])
+    rng = np.random.default_rng(0)
+    members = []
+    for _ in range(20):
+        rows = rng.integers(0, len(y), len(y))
+        members.append(make_pipeline(kind, binary=FEATURES["binary"], categorical=FEATURES["categorical"],
+                                     numeric=FEATURES["numeric"], **params).fit(cohort.iloc[rows], y[rows]))
+    model.band = members
+    out = model.predict(cohort)
+    stack = np.stack([m.predict_survival(cohort, [6.0])[:, 0] for m in members])
+    np.testing.assert_allclose(out["survival_6_lower"], np.quantile(stack, 0.025, axis=0))
+    np.testing.assert_allclose(out["survival_6_upper"], np.quantile(stack, 0.975, axis=0))
+    assert model.interval_method.startswith("bootstrap percentile band: 20 refits")
+    model.save(tmp_path / "m")
+    pd.testing.assert_frame_equal(RiskModel.load(tmp_path / "m").predict(cohort), out)

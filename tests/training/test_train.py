@@ -123,6 +123,10 @@ def test_all_three_models_and_the_choice(workdir):
     assert set(candidates) == {"cox", "coxnet", "rsf"}
     best = max(c["corrected_c_index"] for c in candidates.values())
     assert candidates[result.model_type]["corrected_c_index"] >= best - 0.005
+    if result.model_type != "cox":  # models without a variance formula carry a bootstrap band
+        assert result.card["model"]["interval_method"].startswith("bootstrap percentile band")
+        out = mlflow.pyfunc.load_model(f"models:/test-pfs1/{result.version}").predict(generate_cohort(5, seed=2))
+        assert (out["survival_6_lower"] <= out["survival_6_upper"]).all() and out["survival_6_lower"].notna().all()
     for kind in ("cox", "coxnet", "rsf"):
         assert f"{kind}.corrected.c_index" in result.metrics
         assert candidates[kind]["artifact_bytes"] > 0
@@ -204,3 +208,11 @@ def test_promotion_gate_and_force(workdir):
     assert client.get_model_version_by_alias("test-pfs1", "champion").version == 2
     assert client.get_model_version("test-pfs1", "2").tags["promotion.forced"] == "true"
     assert client.get_model_version("test-pfs1", "2").tags["promotion.basis"] == refused.basis
+
+
+def test_penalised_model_carries_a_bootstrap_band(workdir):
+    result = train(write_config(workdir, fit=("coxnet",)), overrides={"validation.band_resamples": 20})
+    assert result.card["model"]["interval_method"].startswith("bootstrap percentile band: ")
+    out = mlflow.pyfunc.load_model(f"models:/test-pfs1/{result.version}").predict(generate_cohort(5, seed=2))
+    assert out["survival_6_lower"].notna().all()
+    assert ((out["survival_6_lower"] <= out["survival_6_upper"]) & (out["survival_12_upper"] <= 1)).all()
