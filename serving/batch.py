@@ -139,6 +139,7 @@ def score_file(
     horizons: tuple[float, ...] | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     allow_extra_columns: bool = False,
+    band: bool = True,
     progress: Callable[[int], None] | None = None,
 ) -> BatchSummary:
     """Score every row of a CSV or Parquet file into another (formats by extension).
@@ -158,6 +159,8 @@ def score_file(
         Rows per chunk; memory is bounded by the chunk, not the file.
     allow_extra_columns : bool, default=False
         Pass over columns the model does not use instead of refusing them.
+    band : bool, default=True
+        Compute the 95 % band (False: ``_lower``/``_upper`` left empty, for speed with forest models).
     progress : callable, optional
         Called with the number of rows handled after each chunk.
 
@@ -200,7 +203,7 @@ def score_file(
                 rejects.write(rejected_rows)
                 rejected += len(rejected_rows)
             if not problems and len(checked):
-                predicted = model.predict(checked, horizons=horizons)
+                predicted = model.predict(checked, horizons=horizons, band=band)
                 output_columns = list(predicted.columns)
                 out.write(predicted)
                 scored += len(predicted)

@@ -123,3 +123,13 @@ def test_kill_9_then_rerun_scores_every_row_exactly_once(registered, tmp_path):
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, timeout=300)
     ids = pd.read_parquet(out, columns=["patient_id"])["patient_id"]
     assert len(ids) == 400_000 and ids.is_unique and not partial.exists()
+
+
+def test_no_band_leaves_only_the_band_columns_empty(registered, cohort, tmp_path):
+    write_cohort(cohort, tmp_path / "in.parquet")
+    score_file(registered.model, tmp_path / "in.parquet", tmp_path / "with.parquet")
+    score_file(registered.model, tmp_path / "in.parquet", tmp_path / "without.parquet", band=False)
+    with_band, without = pd.read_parquet(tmp_path / "with.parquet"), pd.read_parquet(tmp_path / "without.parquet")
+    bands = [c for c in with_band.columns if c.endswith(("_lower", "_upper"))]
+    assert with_band[bands].notna().all().all() and without[bands].isna().all().all()
+    pd.testing.assert_frame_equal(with_band.drop(columns=bands), without.drop(columns=bands))
