@@ -16,7 +16,7 @@ import pandas as pd
 from .metrics import calibration_slope, harrell_c
 from .validate import Factory, Progress, failure_reason, run_chunked, spawn_seeds
 
-__all__ = ["OptimismResult", "bootstrap_optimism"]
+__all__ = ["OptimismResult", "bootstrap_optimism", "resample"]
 
 
 def _final_step(est: Any) -> Any:
@@ -57,14 +57,18 @@ def _scores(est: Any, X: pd.DataFrame, y: np.ndarray, linear: bool, t_ref: float
     return out
 
 
+def resample(X: pd.DataFrame, y: np.ndarray, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """One bootstrap resample: n rows drawn with replacement by ``default_rng(seed)``."""
+    rows = np.random.default_rng(seed).integers(0, len(y), len(y))
+    return X.iloc[rows], y[rows]
+
+
 def _boot_chunk(
     factory: Factory, X: pd.DataFrame, y: np.ndarray, opts: tuple[str, float], tasks: list[Any]
 ) -> list[Any]:
     out = []
-    n = y.shape[0]
     for _, state in tasks:
-        idx = np.random.default_rng(state).integers(0, n, n)
-        Xb, yb = X.iloc[idx], y[idx]
+        Xb, yb = resample(X, y, state)
         try:
             est = factory().fit(Xb, yb)
         except Exception as exc:  # noqa: BLE001 - recorded as a failed resample

@@ -12,7 +12,7 @@ import pandas as pd
 
 from cnslrisk.model.pipeline import SurvivalPipeline, make_pipeline
 
-from .bootstrap import OptimismResult, bootstrap_optimism
+from .bootstrap import OptimismResult, bootstrap_optimism, resample
 from .config import MODEL_KINDS, TrainingConfig
 from .data import TrainingData
 from .validate import CrossValidationResult, cross_validate
@@ -171,10 +171,10 @@ def fit_pattern(config: TrainingConfig, data: TrainingData, *, progress: Callabl
 def _band_chunk(factory: Callable[[], Any], X: pd.DataFrame, y: np.ndarray, seeds: list[int]) -> list[Any]:
     members = []
     for seed in seeds:
-        rows = np.random.default_rng(seed).integers(0, len(y), len(y))
+        Xb, yb = resample(X, y, seed)
         try:
-            members.append(factory().fit(X.iloc[rows].reset_index(drop=True), y[rows]))
-        except (ValueError, ArithmeticError):  # a resample without the events a fit needs: skipped, counted
+            members.append(factory().fit(Xb, yb))
+        except (ValueError, ArithmeticError):  # a resample without the events a fit needs: left out
             members.append(None)
     return members
 

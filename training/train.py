@@ -237,8 +237,7 @@ def train(
     for kind, candidate in candidates.items():
         card["candidates"][kind]["artifact_bytes"] = _artifact_bytes(candidate, config, data)
     figures = _figures(chosen, calibration_table, extras["coefficient_table"], config, data)
-    model.metadata.update(card=card, training_data=card["training_data"],
-                          validation_summary=card["validation"]["bootstrap"]["corrected"])
+    model.metadata["card"] = card
 
     registry.use_tracking(config.tracking_uri(), config.mlflow.experiment)
     with mlflow.start_run() as run:
