@@ -1,8 +1,15 @@
-"""Column-wise, vectorized checks behind :meth:`Schema.check`; problems are collected, not raised one by one."""
+"""Column-wise checks behind :meth:`Schema.check` and :meth:`Schema.check_records`; problems are collected.
+
+Both entry points hand plain numpy columns to one core (:func:`_check_columns`): a DataFrame's
+columns as they are, a list of JSON records as one object array per field. The core uses numpy
+operations only (no pandas Series), so one API record is checked in microseconds and a million-row
+registry chunk in one vectorised pass per rule; the rules and their wording exist once.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -12,179 +19,252 @@ from .contract import BOOLEAN_FALSE, BOOLEAN_TRUE, MISSING, CohortValidationErro
 if TYPE_CHECKING:
     from .contract import Schema
 
-__all__ = ["check_frame"]
+__all__ = ["check_frame", "check_records"]
 
 _OUTCOME_ROLES = ("outcome", "relapse pattern", "post-infusion", "post-progression")
-
-
-def _as_text(values: pd.Series) -> pd.Series:
-    """Raw values as stripped strings (``true``/``false`` for booleans), missing entries as None.
-
-    Typed numeric columns (Parquet, JSON numbers) are returned as they are, NaN meaning missing.
-    Homogeneous columns are converted in vectorised code, which keeps a million-row batch fast;
-    mixed object columns (JSON records) go value by value.
-    """
-    kind = pd.api.types.infer_dtype(values, skipna=True)
-    missing = values.isna().to_numpy()
-    if kind in ("string", "empty"):
-        text = values.astype(object).where(~missing, "").str.strip()
-    elif kind == "boolean" and not values.dtype == object:
-        text = pd.Series(np.where(values.fillna(False).to_numpy(dtype=bool), "true", "false"), index=values.index)
-    elif pd.api.types.is_integer_dtype(values.dtype) or pd.api.types.is_float_dtype(values.dtype):
-        return values  # typed numbers stay numbers: no text round trip (messages format them when needed)
-    else:
-        text = values.astype(object).map(lambda v: "" if v is None or v is pd.NA or v != v else _plain(v).strip())
-    text = text.astype(object)
-    return text.where(~(missing | text.isin(MISSING).to_numpy()), None)
-
-
-def _numbers_as_text(values: pd.Series) -> pd.Series:
-    """Typed numbers as labels (``1`` for 1.0), for category and text fields coded as numbers."""
-    numbers = values.to_numpy(dtype=float, na_value=np.nan)
-    finite = np.isfinite(numbers)
-    safe = np.where(finite, numbers, 0.0)
-    whole = finite & (np.floor(safe) == safe) & (np.abs(safe) < 2**53)
-    text = np.where(whole, np.where(whole, safe, 0).astype(np.int64).astype(str), numbers.astype(str))
-    return pd.Series(text, index=values.index, dtype=object).where(finite, None)
+# above this many values a text column is normalised once per distinct value (it has few: categories,
+# booleans) instead of value by value
+_FACTORIZE_FROM = 256
+_BOOLEAN_TEXT = {**{s: 1.0 for s in BOOLEAN_TRUE}, **{s: 0.0 for s in BOOLEAN_FALSE}}
 
 
 def _plain(value: object) -> str:
     if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:  # as _numbers_as_text
         return str(int(value))
     return str(value)
 
 
+def _normalise(value: object) -> str | None:
+    """One raw value as stripped text, None when missing (a missing spelling, None, NaN, pd.NA)."""
+    if value is None or value is pd.NA or value != value:
+        return None
+    text = _plain(value).strip()
+    return None if text in MISSING else text
+
+
+def _as_text(values: np.ndarray) -> np.ndarray:
+    """Raw values as an object array of stripped strings (``true``/``false`` for booleans), None when missing.
+
+    Typed numeric columns (Parquet, JSON numbers) are returned as float arrays, NaN meaning missing:
+    numbers need no text round trip (messages format them when needed).
+    """
+    if values.dtype.kind in "iuf":
+        return values.astype(float, copy=False)
+    if values.dtype.kind == "b":
+        return np.where(values, "true", "false").astype(object)
+    values = values.astype(object, copy=False)
+    if values.size > _FACTORIZE_FROM and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        codes, uniques = pd.factorize(values)  # missing -> code -1, which picks the appended None
+        normalised = np.array([*(_normalise(u) for u in uniques), None], dtype=object)
+        return normalised[codes]
+    out = np.empty(values.size, dtype=object)
+    out[:] = [_normalise(v) for v in values]
+    return out
+
+
+def _numbers_as_text(values: np.ndarray) -> np.ndarray:
+    """Typed numbers as labels (``1`` for 1.0), for category and text fields coded as numbers."""
+    finite = np.isfinite(values)
+    safe = np.where(finite, values, 0.0)
+    whole = finite & (np.floor(safe) == safe) & (np.abs(safe) < 2**53)
+    text = np.where(whole, np.where(whole, safe, 0).astype(np.int64).astype(str), values.astype(str))
+    return np.where(np.isnan(values), None, text.astype(object))
+
+
+def _present(text: np.ndarray) -> np.ndarray:
+    return ~np.isnan(text) if text.dtype.kind == "f" else np.not_equal(text, None)
+
+
 class _Collector:
-    def __init__(self, ids: pd.Series | None):
+    def __init__(self, ids: np.ndarray | None):
         self.problems: list[Problem] = []
         self._ids = ids
 
-    def add_rows(self, mask: np.ndarray, field: str, raw: pd.Series | None, expected: str) -> None:
+    def add_rows(self, mask: np.ndarray, field: str, raw: np.ndarray | None, expected: str) -> None:
+        if not mask.any():
+            return
         for position in np.flatnonzero(mask):
-            patient = None if self._ids is None else self._ids.iloc[position]
-            value = None if raw is None else raw.iloc[position]
+            patient = None if self._ids is None else self._ids[position]
+            value = None if raw is None else raw[position]
             value = value if value is None or isinstance(value, str) else _plain(value)
             self.problems.append(Problem(expected, row=int(position) + 1, field=field, value=value, patient_id=patient))
 
 
-def _convert(spec: Field, text: pd.Series, report: _Collector) -> pd.Series:
-    present = text.notna().to_numpy()
+def _parse_boolean(text: np.ndarray) -> np.ndarray:
+    """1.0 / 0.0 for true / false, NaN for anything else (typed 1 and 0 count as true and false)."""
+    if text.dtype.kind == "f":
+        return np.where(text == 1, 1.0, np.where(text == 0, 0.0, np.nan))
+    return np.fromiter((_BOOLEAN_TEXT.get(v, np.nan) for v in text), dtype=float, count=text.size)
+
+
+def _convert(spec: Field, text: np.ndarray, report: _Collector) -> np.ndarray:
+    """Parse one column by its field's type, reporting every rule a value breaks; NaN / None where invalid."""
+    present = _present(text)
     if spec.type == "boolean":
-        # 1 and 0 also match 1.0 / 0.0 from typed numeric columns (equal keys hash alike)
-        lookup = {**{s: True for s in BOOLEAN_TRUE}, **{s: False for s in BOOLEAN_FALSE}, 1: True, 0: False}
-        parsed = text.map(lookup)
-        bad = present & parsed.isna().to_numpy()
+        parsed = _parse_boolean(text)
+        bad = present & np.isnan(parsed)
         report.add_rows(bad, spec.name, text, "is not one of {true, false}")
-        return parsed.astype("boolean")
+        return parsed
     if spec.type in ("number", "integer"):
-        parsed = pd.to_numeric(text, errors="coerce").astype(float)
-        values = parsed.to_numpy()
+        values = text if text.dtype.kind == "f" else pd.to_numeric(text, errors="coerce").astype(float)
         bad_type = present & ~np.isfinite(values)
         report.add_rows(bad_type, spec.name, text, f"is not {spec.expected()}")
         ok = present & ~bad_type
         if spec.type == "integer":
-            fractional = ok & (np.floor(values) != values)
+            with np.errstate(invalid="ignore"):
+                fractional = ok & (np.floor(values) != values)
             report.add_rows(fractional, spec.name, text, "is not a whole number")
             ok &= ~fractional
-        if spec.min is not None:
-            low = ok & ((values <= spec.min) if spec.min_exclusive else (values < spec.min))
-            rule = f"must be greater than {spec.min:g}" if spec.min_exclusive else f"is below the minimum {spec.min:g}"
-            report.add_rows(low, spec.name, text, rule)
-        if spec.max is not None:
-            report.add_rows(ok & (values > spec.max), spec.name, text, f"is above the maximum {spec.max:g}")
-        return parsed.where(ok)
+        with np.errstate(invalid="ignore"):
+            if spec.min is not None:
+                low = ok & ((values <= spec.min) if spec.min_exclusive else (values < spec.min))
+                rule = (f"must be greater than {spec.min:g}" if spec.min_exclusive
+                        else f"is below the minimum {spec.min:g}")
+                report.add_rows(low, spec.name, text, rule)
+            if spec.max is not None:
+                report.add_rows(ok & (values > spec.max), spec.name, text, f"is above the maximum {spec.max:g}")
+        return np.where(ok, values, np.nan)
     if spec.type == "category" and spec.levels:
-        bad = present & ~text.isin(spec.levels).to_numpy()
+        bad = present & ~np.isin(text, np.asarray(spec.levels, dtype=object))
         report.add_rows(bad, spec.name, text, f"is not {spec.expected()}")
-        return text.where(~bad)
+        return np.where(bad, None, text)
     return text
 
 
-def _finalise(spec: Field, parsed: pd.Series) -> pd.Series:
-    """Narrow a checked column to its final dtype."""
-    complete = not parsed.isna().any()
-    if spec.type == "boolean":
-        return parsed.astype(bool) if complete else parsed
-    if spec.type == "integer":
-        return parsed.astype("int64") if complete else parsed.astype("Int64")
-    if spec.type == "number":
-        return parsed.astype("float64")
-    return parsed.astype(object)
+def _finalise(spec: Field, parsed: np.ndarray) -> Any:
+    """A checked column in its final dtype (nullable pandas arrays only where an optional column has gaps)."""
+    if spec.type in ("boolean", "integer", "number"):
+        gaps = np.isnan(parsed)
+        if spec.type == "number":
+            return parsed
+        if not gaps.any():
+            return parsed == 1.0 if spec.type == "boolean" else parsed.astype(np.int64)
+        if spec.type == "boolean":
+            return pd.arrays.BooleanArray(parsed == 1.0, gaps)
+        return pd.arrays.IntegerArray(np.where(gaps, 0, parsed).astype(np.int64), gaps)
+    return parsed
 
 
-def check_frame(schema: Schema, df: pd.DataFrame, *, require_outcome: bool, allow_unknown: bool) -> pd.DataFrame:
-    if df.shape[0] == 0:
-        raise CohortValidationError([Problem("the cohort is empty: expected at least one data row")])
+def _duplicated(text: np.ndarray) -> np.ndarray:
+    """Present values already seen in an earlier row."""
+    if text.size < 2:
+        return np.zeros(text.size, dtype=bool)
+    return _present(text) & pd.Series(text).duplicated(keep="first").to_numpy()
+
+
+def _header(schema: Schema, columns: Sequence[str], require_outcome: bool, allow_unknown: bool
+            ) -> tuple[list[Problem], set[str]]:
+    """Column-level problems (unknown, missing required) and the set of required columns."""
     specs = schema.by_name()
-    columns = [str(c) for c in df.columns]
     header: list[Problem] = []
-    duplicated = sorted({c for c in columns if columns.count(c) > 1})
-    for name in duplicated:
-        header.append(Problem("appears more than once in the header", field=name))
-    if duplicated:
-        raise CohortValidationError(header)
     if not allow_unknown:
         allowed = ", ".join([*specs, *schema.passthrough])
         for name in columns:
             if name not in specs and name not in schema.passthrough:
                 header.append(Problem(f"unknown column; expected one of {{{allowed}}}", field=name))
     needed = {s.name for s in schema.fields if s.required and (require_outcome or s.role not in _OUTCOME_ROLES)}
-    for name in needed - set(columns):
+    for name in sorted(needed - set(columns), key=list(specs).index):
         header.append(Problem(f"required column is missing; expected {specs[name].expected()}", field=name))
+    return header, needed
 
-    texts = {name: _as_text(df[name]) for name in columns if name in specs}
+
+def _check_columns(schema: Schema, columns: Mapping[str, np.ndarray], *, require_outcome: bool,
+                   allow_unknown: bool) -> dict[str, Any]:
+    """Check raw columns (names in input order) and return the schema's columns converted to their types."""
+    specs = schema.by_name()
+    header, needed = _header(schema, list(columns), require_outcome, allow_unknown)
+    texts = {name: _as_text(values) for name, values in columns.items() if name in specs}
     for name, text in texts.items():
-        if specs[name].type in ("string", "category") and text.dtype != object:
+        if specs[name].type in ("string", "category") and text.dtype.kind == "f":
             texts[name] = _numbers_as_text(text)
     report = _Collector(texts.get(schema.id) if schema.id else None)
     report.problems.extend(header)
     parsed = {name: _convert(specs[name], text, report) for name, text in texts.items()}
     for name in needed & set(texts):
-        missing = texts[name].isna().to_numpy()
+        missing = ~_present(texts[name])
         if name == schema.time and schema.event in parsed:
-            event_true = parsed[schema.event].fillna(False).to_numpy(dtype=bool)
+            event_true = parsed[schema.event] == 1.0
             report.add_rows(missing & event_true, name, None, "missing value: event without time")
             missing &= ~event_true
         report.add_rows(missing, name, None, f"missing value; expected {specs[name].expected()}")
     for name, text in texts.items():
         if specs[name].unique:
-            duplicate = text.notna().to_numpy() & text.duplicated(keep="first").to_numpy()
-            report.add_rows(duplicate, name, text, "is a duplicate identifier (each row must have its own)")
+            report.add_rows(_duplicated(text), name, text, "is a duplicate identifier (each row must have its own)")
     _check_outcomes(schema, parsed, texts, report)
     if report.problems:
         report.problems.sort(key=lambda p: (p.row is not None, p.row or 0))
         raise CohortValidationError(report.problems)
+    return {name: _finalise(specs[name], values) for name, values in parsed.items()}
+
+
+def _frame_column(values: pd.Series) -> np.ndarray:
+    """A DataFrame column as a numpy array; nullable numbers become floats with NaN for the gaps."""
+    if isinstance(values.dtype, pd.api.extensions.ExtensionDtype) and pd.api.types.is_numeric_dtype(values.dtype) \
+            and not pd.api.types.is_bool_dtype(values.dtype):
+        return values.to_numpy(dtype=float, na_value=np.nan)
+    return values.to_numpy()
+
+
+def check_frame(schema: Schema, df: pd.DataFrame, *, require_outcome: bool, allow_unknown: bool) -> pd.DataFrame:
+    if df.shape[0] == 0:
+        raise CohortValidationError([Problem("the cohort is empty: expected at least one data row")])
+    columns = [str(c) for c in df.columns]
+    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicated:
+        raise CohortValidationError([Problem("appears more than once in the header", field=n) for n in duplicated])
+    raw = {name: _frame_column(df[original]) for name, original in zip(columns, df.columns, strict=True)}
+    checked = _check_columns(schema, raw, require_outcome=require_outcome, allow_unknown=allow_unknown)
     out = df.copy()
-    for name, values in parsed.items():
-        out[name] = _finalise(specs[name], values)
+    for name, values in checked.items():
+        out[name] = values
     return out
 
 
-def _check_outcomes(
-    schema: Schema, parsed: dict[str, pd.Series], texts: dict[str, pd.Series], report: _Collector
-) -> None:
+def check_records(schema: Schema, records: Sequence[Mapping[str, Any]], *, require_outcome: bool,
+                  allow_unknown: bool) -> dict[str, Any]:
+    """Check JSON-like records; same rules and messages as :func:`check_frame` on ``DataFrame(records)``.
+
+    Returns
+    -------
+    dict of str to array
+        Every column the records carry, in first-seen order: the schema's converted as by
+        :func:`check_frame`, the others as object arrays (None where a record lacks the key).
+    """
+    if not records:
+        raise CohortValidationError([Problem("the cohort is empty: expected at least one data row")])
+    names = list(dict.fromkeys(key for record in records for key in record))
+    raw = {}
+    for name in names:
+        column = np.empty(len(records), dtype=object)
+        column[:] = [record.get(name) for record in records]
+        raw[name] = column
+    checked = _check_columns(schema, raw, require_outcome=require_outcome, allow_unknown=allow_unknown)
+    return {name: checked.get(name, raw[name]) for name in names}
+
+
+def _check_outcomes(schema: Schema, parsed: dict[str, np.ndarray], texts: dict[str, np.ndarray],
+                    report: _Collector) -> None:
     """Cross-field rules: event and cause agree; post-progression data only after a progression."""
     event = parsed.get(schema.event) if schema.event else None
     cause = parsed.get(schema.cause) if schema.cause else None
     if event is not None and cause is not None:
-        known = event.notna().to_numpy() & cause.notna().to_numpy()
-        is_event = event.fillna(False).to_numpy(dtype=bool)
-        censored = (cause == schema.censored).to_numpy()
+        known = ~np.isnan(event) & _present(cause)
+        is_event = event == 1.0
+        censored = cause == schema.censored
         report.add_rows(known & ~is_event & ~censored, schema.cause, texts[schema.cause],
                         f"is given for a censored patient ({schema.event} is false); expected {schema.censored!r}")
         report.add_rows(known & is_event & censored, schema.cause, texts[schema.cause],
                         f"means no event, but {schema.event} is true")
     if not schema.post_progression or cause is None:
         return
-    no_progression = cause.isin([schema.censored, "death"]).to_numpy()
+    no_progression = np.isin(cause, np.asarray([schema.censored, "death"], dtype=object))
     for name in schema.post_progression:
         if name in texts:
-            given = texts[name].notna().to_numpy()
-            report.add_rows(given & no_progression, name, texts[name],
+            report.add_rows(_present(texts[name]) & no_progression, name, texts[name],
                             f"is given for a patient without CNS progression ({schema.cause} is none or death)")
-    for time, flag in (("pfs2_months", "pfs2_event"), ):
-        if time in texts and flag in texts:
-            report.add_rows(texts[flag].notna().to_numpy() & texts[time].isna().to_numpy() & ~no_progression,
-                            time, None, f"missing value: {flag} given without {time}")
+    time, flag = "pfs2_months", "pfs2_event"
+    if time in texts and flag in texts:
+        report.add_rows(_present(texts[flag]) & ~_present(texts[time]) & ~no_progression,
+                        time, None, f"missing value: {flag} given without {time}")

@@ -13,6 +13,7 @@ References
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -21,10 +22,15 @@ import pandas as pd
 __all__ = ["band_interval"]
 
 
-def band_interval(members: list[Any], X: pd.DataFrame, times: np.ndarray, level: float = 0.95
+def band_interval(members: list[Any], X: pd.DataFrame | Mapping[str, Any], times: np.ndarray, level: float = 0.95
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile band of the members' survival at ``times``: ``(lower, upper)``, each (n_samples, n_times)."""
-    stack = np.stack([member.predict_survival(X, times) for member in members])
+    """Percentile band of the members' survival at ``times``: ``(lower, upper)``, each (n_samples, n_times).
+
+    ``X`` holds checked covariates (a DataFrame or a mapping of column to array); each member
+    encodes them with its own encoder, fitted on its own resample.
+    """
+    stack = np.stack([member[-1].predict_survival(member.named_steps["encode"].encode(X), times, check_input=False)
+                      for member in members])
     alpha = (1 - level) / 2
     lower, upper = np.quantile(stack, [alpha, 1 - alpha], axis=0)
     return lower, upper

@@ -19,6 +19,20 @@ _FORMAT = "cnslrisk.feature-encoder/1"
 _BOOLEAN = {True: 1.0, False: 0.0}  # also maps 1, 0, 1.0, 0.0 (equal hashes)
 
 
+def _hashable(value: Any) -> bool:
+    return getattr(type(value), "__hash__", None) is not None
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or value != value
+
+
+def _n_rows(X: pd.DataFrame | Mapping[str, Any]) -> int:
+    if isinstance(X, pd.DataFrame):
+        return len(X)
+    return len(next(iter(X.values()))) if X else 0
+
+
 def _plain(value: Any) -> Any:
     """A JSON-safe Python scalar."""
     return value.item() if isinstance(value, np.generic) else value
@@ -99,29 +113,39 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
     def _columns(self) -> list[str]:
         return [*self.binary, *self.numeric, *self.categorical]
 
-    def _frame(self, X: Any, where: str) -> pd.DataFrame:
-        if not isinstance(X, pd.DataFrame):
+    def _frame(self, X: Any, where: str) -> Mapping[str, Any]:
+        if not isinstance(X, (pd.DataFrame, Mapping)):
             raise ValueError(
-                f"FeatureEncoder.{where}: X must be a pandas DataFrame with named columns; got {type(X).__name__}"
+                f"FeatureEncoder.{where}: X must be a pandas DataFrame with named columns or a mapping of column "
+                f"names to values; got {type(X).__name__}"
             )
-        absent = [c for c in self._columns() if c not in X.columns]
+        absent = [c for c in self._columns() if c not in X]
         if absent:
             raise ValueError(f"FeatureEncoder.{where}: field {absent[0]}: column is missing from the input")
         return X
 
-    def _binary(self, name: str, values: pd.Series) -> np.ndarray:
-        if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
-            out = values.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    @staticmethod
+    def _numbers(values: Any) -> np.ndarray:
+        array = np.asarray(values)
+        if array.dtype.kind in "iufb":
+            return array.astype(float)
+        return pd.to_numeric(pd.Series(array, dtype=object), errors="raise").to_numpy(dtype=float, na_value=np.nan)
+
+    def _binary(self, name: str, values: Any) -> np.ndarray:
+        array = np.asarray(values)
+        if array.dtype.kind in "iufb":
+            out = array.astype(float)
         else:
-            out = values.map(_BOOLEAN).to_numpy(dtype=float, na_value=np.nan)
-        bad = values.notna().to_numpy() & ~np.isin(out, (0.0, 1.0))
+            out = np.fromiter((_BOOLEAN.get(v, np.nan) if _hashable(v) else np.nan for v in array),
+                              dtype=float, count=array.size)
+        bad = ~pd.isna(array) & (out != 0.0) & (out != 1.0)
         if bad.any():
             raise ValueError(f"field {name}: {int(bad.sum())} row(s) are not one of {{true, false, 0, 1}}")
         return out
 
-    def _refuse_missing(self, X: pd.DataFrame, where: str) -> None:
+    def _refuse_missing(self, X: Mapping[str, Any], where: str) -> None:
         for name in self._columns():
-            n_missing = int(X[name].isna().sum())
+            n_missing = int(pd.isna(np.asarray(X[name])).sum())
             if n_missing:
                 raise ValueError(
                     f"FeatureEncoder.{where}: field {name}: {n_missing} row(s) have a missing value; "
@@ -143,6 +167,7 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         self
         """
         X = self._frame(X, "fit")
+        X = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
         if self.impute is None:
             self._refuse_missing(X, "fit")
         dictionary = data_dictionary().by_name()
@@ -196,12 +221,27 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         return np.asarray([*self.binary, *self.numeric, *dummies], dtype=object)
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
-        """Encode ``X``.
+        """Encode ``X`` (see :meth:`encode`); the output container follows ``set_output``.
 
         Parameters
         ----------
         X : pandas.DataFrame
             Covariates, with the columns named in fit.
+
+        Returns
+        -------
+        ndarray of float64, shape (n_samples, n_features_out_)
+        """
+        return self.encode(X)
+
+    def encode(self, X: pd.DataFrame | Mapping[str, Any]) -> np.ndarray:
+        """Encode ``X`` as a float matrix, whatever ``set_output`` says (what a scorer uses internally).
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or mapping of str to array-like
+            Covariates, with the columns named in fit (a mapping of equal-length columns is read the
+            same way, so one checked API record needs no DataFrame).
 
         Returns
         -------
@@ -214,20 +254,29 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         blocks = []
         for name in self.binary:
             values = self._binary(name, X[name])
-            blocks.append(np.where(np.isnan(values), self.fill_.get(name, np.nan), values)[:, None])
+            blocks.append(np.where(np.isnan(values), self.fill_.get(name, np.nan), values))
         for name in self.numeric:
-            values = pd.to_numeric(X[name], errors="raise").to_numpy(dtype=float)
+            values = self._numbers(X[name])
             values = np.where(np.isnan(values), self.fill_.get(name, np.nan), values)
             if self.scale:
                 values = (values - self.mean_[name]) / self.sd_[name]
-            blocks.append(values[:, None])
+            blocks.append(values)
         for name in self.categorical:
-            column = X[name].where(X[name].notna(), self.fill_.get(name))
-            codes = pd.Categorical(column, categories=self.levels_[name]).codes
-            blocks.append((codes[:, None] == np.arange(1, len(self.levels_[name]))[None, :]).astype(float))
-        return np.hstack(blocks) if blocks else np.empty((len(X), 0))
+            codes = self._codes(name, X[name])
+            blocks.extend(codes == level for level in range(1, len(self.levels_[name])))
+        if not blocks:
+            return np.empty((_n_rows(X), 0))
+        return np.column_stack(blocks).astype(float, copy=False)
 
-    def applicability(self, X: pd.DataFrame) -> list[str]:
+    def _codes(self, name: str, values: Any) -> np.ndarray:
+        """Position of each value among the column's levels (-1 for an unseen level); missing take the fill."""
+        index = {level: i for i, level in enumerate(self.levels_[name])}
+        fill = index.get(self.fill_.get(name), -1)
+        array = np.asarray(values, dtype=object)
+        return np.fromiter((index.get(v, -1) if isinstance(v, str) else fill if _missing(v) else index.get(v, -1)
+                            for v in array), dtype=np.intp, count=array.size)
+
+    def applicability(self, X: pd.DataFrame | Mapping[str, Any]) -> list[str]:
         """Per-row warnings about covariates the model was not trained on.
 
         Flags a category unseen in training (encoded as the reference level), a numeric value
@@ -235,7 +284,7 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : pandas.DataFrame
+        X : pandas.DataFrame or mapping of str to array-like
             Covariates to be scored.
 
         Returns
@@ -253,13 +302,13 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
                 notes.setdefault(row, []).append(text(row))
 
         for name in self.categorical:
-            column = X[name]
-            unseen = (column.notna() & ~column.isin(self.levels_[name])).to_numpy()
+            column = np.asarray(X[name], dtype=object)
+            unseen = (self._codes(name, column) < 0) & ~pd.isna(column)
             ref = self.levels_[name][0] if self.levels_[name] else None
             flag(unseen, lambda r, n=name, v=column, ref=ref: (
-                f"field {n}: {_plain(v.iloc[r])!r} was not seen in training (scored as the reference {ref!r})"))
+                f"field {n}: {_plain(v[r])!r} was not seen in training (scored as the reference {ref!r})"))
         for name in self.numeric:
-            values = pd.to_numeric(X[name], errors="coerce").to_numpy(dtype=float)
+            values = self._numbers(X[name])
             lo, hi = self.low_[name], self.high_[name]
             with np.errstate(invalid="ignore"):
                 outside = (values < lo) | (values > hi)
@@ -267,9 +316,9 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
                 f"field {n}: {v[r]:g} is outside the training range [{lo:g}, {hi:g}] (central 98% of training)"))
         for name in self._columns():
             if name in self.fill_:
-                flag(X[name].isna().to_numpy(), lambda r, n=name: (
+                flag(pd.isna(np.asarray(X[name], dtype=object)), lambda r, n=name: (
                     f"field {n}: missing, imputed as {self.fill_[n]!r}"))
-        out = [""] * len(X)
+        out = [""] * _n_rows(X)
         for row, items in notes.items():
             out[row] = "; ".join(items)
         return out

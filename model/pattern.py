@@ -236,9 +236,10 @@ class CauseSpecificCox(BaseEstimator):
             increments[at, k] = np.diff(m.cum_baseline_hazard_, prepend=0.0)
         self.baseline_increments_ = increments
 
-    def _relative_hazards(self, X: Any) -> np.ndarray:
+    def _relative_hazards(self, X: Any, check_input: bool = True) -> np.ndarray:
         check_is_fitted(self, "models_")
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        if check_input:
+            X = validate_data(self, X, reset=False, dtype=np.float64)
         # an element-wise product summed per row (not a BLAS product) keeps each row's number independent
         # of the batch it is scored in
         return np.column_stack([np.exp((X * m.coef_).sum(axis=1) - m.x_mean_ @ m.coef_) for m in self.models_])
@@ -292,7 +293,7 @@ class CauseSpecificCox(BaseEstimator):
             surv[lo:lo + step] = np.where(reached[:, None], after[index - 1], 1.0).T
         return cif, surv
 
-    def predict_cumulative_incidence(self, X: Any, times: Any) -> np.ndarray:
+    def predict_cumulative_incidence(self, X: Any, times: Any, *, check_input: bool = True) -> np.ndarray:
         """Absolute risk ``F_k(t|x)`` of each cause by each time (product-limit, see the class notes).
 
         Parameters
@@ -301,13 +302,15 @@ class CauseSpecificCox(BaseEstimator):
             Encoded covariates.
         times : array-like, shape (n_times,)
             Times on the training time scale.
+        check_input : bool, default=True
+            False skips the checks of ``X`` (an already checked float64 array with the training columns).
 
         Returns
         -------
         ndarray, shape (n_samples, n_causes, n_times)
             Causes in the order of ``causes_``; 0 before the first event time.
         """
-        return self._product_limit(self._relative_hazards(X), self._times(times))[0]
+        return self._product_limit(self._relative_hazards(X, check_input), self._times(times))[0]
 
     def predict_survival(self, X: Any, times: Any) -> np.ndarray:
         """Event-free survival ``S(t|x) = prod_{u <= t} (1 - sum_j dL_j(u|x)) = 1 - sum_k F_k(t|x)``.

@@ -10,7 +10,9 @@ recorded and verified before they are read.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from .band import band_interval
+from .contract import Schema, data_dictionary
 from .pipeline import SurvivalPipeline
 
 __all__ = ["RiskModel", "horizon_label", "RISK_GROUPS", "ARTIFACT_KEY"]
@@ -27,6 +30,8 @@ RISK_GROUPS = ("low", "intermediate", "high")
 ARTIFACT_KEY = "risk_model"  # the MLflow artifact folder holding a saved RiskModel
 _PARAMS_FILE = "risk_model.json"
 _FOREST_DIR = "forest"
+
+Columns = pd.DataFrame | Mapping[str, Any]  # checked columns: Schema.check's DataFrame or check_records' dict
 
 
 def horizon_label(h: float) -> str:
@@ -124,26 +129,37 @@ class RiskModel:
         f = self.features
         return [*f["binary"], *f["categorical"], *f["numeric"]]
 
+    @cached_property
+    def input_schema(self) -> Schema:
+        """The validator of scoring input: the model's covariates (required) and its id column.
+
+        Other data-dictionary fields may be present (a full cohort row); they are passed over
+        unchecked, since the model does not use them. Any other column is unknown.
+        """
+        f = self.features
+        schema = Schema.for_columns(binary=f["binary"], categorical=f["categorical"], numeric=f["numeric"],
+                                    id=f.get("id"))
+        used = set(schema.names)
+        return replace(schema, passthrough=tuple(name for name in data_dictionary().names if name not in used))
+
     @property
     def interval_method(self) -> str:
         """How the 95 % band of S(t|x) is obtained (shown with every prediction)."""
         if self.band:
             return (f"bootstrap percentile band: {len(self.band)} refits of the whole fitting procedure "
                     "on resamples of the training cohort (Efron & Tibshirani 1993)")
-        if hasattr(self.pipeline, "predict_survival_interval"):
+        if hasattr(self.pipeline[-1], "predict_survival_interval"):
             return "delta method on log(-log S) (Breslow variance, Therneau & Grambsch 2000)"
         return "none"
 
-    def _interval(self, covariates: pd.DataFrame, times: np.ndarray, encoded: Any = None
-                  ) -> tuple[np.ndarray, np.ndarray] | None:
+    def _interval(self, X: Columns, times: np.ndarray, encoded: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """(lower, upper) 95 % band at ``times``, or None when the model has none."""
         if self.band:
-            return band_interval(self.band, covariates, times)
-        if not hasattr(self.pipeline, "predict_survival_interval"):
+            return band_interval(self.band, X, times)
+        estimator = self.pipeline[-1]
+        if not hasattr(estimator, "predict_survival_interval"):
             return None
-        if encoded is None:
-            return self.pipeline.predict_survival_interval(covariates, times, level=0.95)
-        return self.pipeline[-1].predict_survival_interval(encoded, times, level=0.95)
+        return estimator.predict_survival_interval(encoded, times, level=0.95, check_input=False)
 
     def risk_group(self, risk: np.ndarray) -> np.ndarray:
         """Map risk scores to ``low`` / ``intermediate`` / ``high`` by the training tertiles."""
@@ -170,21 +186,38 @@ class RiskModel:
         pandas.DataFrame
             One row per input row, columns as in the public interface.
         """
+        return pd.DataFrame(self.predict_arrays(X, horizons, band=band), index=X.index)
+
+    def predict_arrays(self, X: Columns, horizons: tuple[float, ...] | None = None, *, band: bool = True
+                       ) -> dict[str, np.ndarray]:
+        """:meth:`predict` as a dict of column name to array, for checked columns in any container.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or mapping of str to array
+            Checked covariates: a DataFrame from :meth:`Schema.check` or the columns from
+            :meth:`Schema.check_records` (which is what lets one API record skip DataFrames).
+        horizons, band
+            As in :meth:`predict`.
+
+        Returns
+        -------
+        dict of str to ndarray
+            The columns of :meth:`predict_columns`, in that order.
+        """
         horizons = tuple(horizons or self.horizons)
         id_column = self.features.get("id")
         out: dict[str, Any] = {}
         if id_column and id_column in X:
-            out[id_column] = X[id_column].to_numpy()
-        covariates = X[self.feature_columns]
-        encoded = self.pipeline[:-1].transform(covariates)  # once: every prediction below reuses it
-        estimator = self.pipeline[-1]
-        risk = np.asarray(estimator.predict(encoded), dtype=float)
+            out[id_column] = np.asarray(X[id_column], dtype=object)
+        encoded = self.pipeline.named_steps["encode"].encode(X)  # once: every prediction below reuses it
+        times = np.asarray(horizons, dtype=float)
+        risk, survival = self.pipeline[-1].predict_with_survival(encoded, np.concatenate([times, self.time_grid]),
+                                                                 check_input=False)
         out["risk_score"] = risk
         out["risk_group"] = self.risk_group(risk)
-        times = np.asarray(horizons, dtype=float)
-        survival = estimator.predict_survival(encoded, np.concatenate([times, self.time_grid]))
-        interval = self._interval(covariates, times, encoded) if band else None
-        lower, upper = interval if interval is not None else (np.full((len(X), len(times)), np.nan),) * 2
+        interval = self._interval(X, times, encoded) if band else None
+        lower, upper = interval if interval is not None else (np.full((len(risk), len(times)), np.nan),) * 2
         for j, h in enumerate(horizons):
             label = horizon_label(h)
             out[f"survival_{label}"] = survival[:, j]
@@ -192,16 +225,16 @@ class RiskModel:
             out[f"survival_{label}_upper"] = upper[:, j]
         out["median_time"] = self._median(survival[:, len(times):])
         if self.pattern is not None:
-            out.update(self._patterns(X, horizons))
-        out["warnings"] = self.applicability(covariates)
-        return pd.DataFrame(out, index=X.index)
+            out.update(self._patterns(X, times))
+        out["warnings"] = self.applicability(X)
+        return out
 
-    def _patterns(self, X: pd.DataFrame, horizons: tuple[float, ...]) -> dict[str, np.ndarray]:
+    def _patterns(self, X: Columns, times: np.ndarray) -> dict[str, np.ndarray]:
         estimator = self.pattern[-1]
-        encoded = self.pattern[:-1].transform(X[self.feature_columns])  # the encoder picks its own columns
-        cif = estimator.predict_cumulative_incidence(encoded, np.asarray(horizons, dtype=float))
+        encoded = self.pattern.named_steps["encode"].encode(X)  # the encoder picks its own columns
+        cif = estimator.predict_cumulative_incidence(encoded, times, check_input=False)
         out = {f"cif_{cause}_{horizon_label(h)}": cif[:, k, j]
-               for k, cause in enumerate(estimator.causes_) for j, h in enumerate(horizons)}
+               for k, cause in enumerate(estimator.causes_) for j, h in enumerate(times)}
         out["likely_pattern"] = estimator.pattern_from_incidence(cif[:, :, -1])
         return out
 
@@ -219,7 +252,7 @@ class RiskModel:
             columns.append("likely_pattern")
         return [*columns, "warnings"]
 
-    def survival_curve(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    def survival_curve(self, X: Columns) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
         """S(t|x) on the model's time grid with its 95 % band (None when the model has none).
 
         Returns
@@ -227,9 +260,9 @@ class RiskModel:
         times : ndarray, shape (n_times,)
         survival, lower, upper : ndarray, shape (n_samples, n_times)
         """
-        covariates = X[self.feature_columns]
-        survival = self.pipeline.predict_survival(covariates, self.time_grid)
-        band = self._interval(covariates, self.time_grid)
+        encoded = self.pipeline.named_steps["encode"].encode(X)
+        survival = self.pipeline[-1].predict_survival(encoded, self.time_grid, check_input=False)
+        band = self._interval(X, self.time_grid, encoded)
         return (self.time_grid, survival, *band) if band is not None else (self.time_grid, survival, None, None)
 
     def _median(self, survival_on_grid: np.ndarray) -> np.ndarray:
@@ -237,10 +270,9 @@ class RiskModel:
         below = survival_on_grid <= 0.5
         return np.where(below.any(axis=1), self.time_grid[below.argmax(axis=1)], np.nan)
 
-    def applicability(self, X: pd.DataFrame) -> np.ndarray:
+    def applicability(self, X: Columns) -> np.ndarray:
         """Per-row warnings (``"; "``-joined, empty when none): values outside training ranges, unseen levels."""
-        encoder = self.pipeline.named_steps["encode"]
-        return np.asarray(encoder.applicability(X[self.feature_columns]), dtype=object)
+        return np.asarray(self.pipeline.named_steps["encode"].applicability(X), dtype=object)
 
     @property
     def contribution_method(self) -> str:
@@ -252,27 +284,31 @@ class RiskModel:
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Per-covariate contribution to each row's risk score (see :attr:`contribution_method`)."""
-        covariates = X[self.feature_columns]
+        return pd.DataFrame(self.contribution_arrays(X), index=X.index)
+
+    def contribution_arrays(self, X: Columns) -> dict[str, np.ndarray]:
+        """:meth:`contributions` as a dict of covariate to array, for checked columns in any container."""
         encoder = self.pipeline.named_steps["encode"]
         estimator = self.pipeline[-1]
+        encoded = encoder.encode(X)
         if self.kind in ("cox", "coxnet"):
-            encoded = np.asarray(self.pipeline[:-1].transform(covariates), dtype=float)
             terms = (encoded - estimator.x_mean_) * estimator.coef_
-            names = list(encoder.get_feature_names_out())
-            return pd.DataFrame({c: terms[:, [i for i, n in enumerate(names) if self._owner(n) == c]].sum(axis=1)
-                                 for c in self.feature_columns}, index=X.index)
-        base = self.pipeline.predict(covariates)
+            owners = [self._owner(n) for n in encoder.get_feature_names_out()]
+            return {c: terms[:, [i for i, owner in enumerate(owners) if owner == c]].sum(axis=1)
+                    for c in self.feature_columns}
+        base = estimator.predict(encoded, check_input=False)
+        n = len(base)
         out = {}
         for column in self.feature_columns:
-            reference = covariates.copy()
             if column in self.features["numeric"]:
-                reference[column] = encoder.mean_[column]
+                reference = np.full(n, encoder.mean_[column])
             elif column in self.features["categorical"]:
-                reference[column] = encoder.levels_[column][0]
+                reference = np.full(n, encoder.levels_[column][0], dtype=object)
             else:
-                reference[column] = False
-            out[column] = base - self.pipeline.predict(reference)
-        return pd.DataFrame(out, index=X.index)
+                reference = np.zeros(n, dtype=bool)
+            others = {c: (reference if c == column else X[c]) for c in self.feature_columns}
+            out[column] = base - estimator.predict(encoder.encode(others), check_input=False)
+        return out
 
     def _owner(self, encoded_name: str) -> str:
         """The covariate an encoded column belongs to (``cnsl_type_secondary`` → ``cnsl_type``)."""

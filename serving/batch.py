@@ -21,8 +21,6 @@ from cnslrisk.model import CohortValidationError, Problem
 from cnslrisk.model.cohort_io import cohort_format
 from cnslrisk.model.predictor import RiskModel
 
-from .pyfunc import input_schema
-
 __all__ = ["BatchSummary", "score_file", "count_rows", "DEFAULT_CHUNK_SIZE"]
 
 DEFAULT_CHUNK_SIZE = 100_000
@@ -171,7 +169,7 @@ def score_file(
         invalid rows; no output file is left behind.
     """
     input_path, out_path = Path(input_path), Path(out_path)
-    schema = input_schema(model)
+    schema = model.input_schema
     out = _AtomicWriter(out_path)
     rejects = _AtomicWriter(Path(rejects_path)) if rejects_path else None
     problems: list[Problem] = []

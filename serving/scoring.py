@@ -130,18 +130,29 @@ def provenance(model: RiskModel) -> dict[str, Any]:
     }
 
 
-def check_input(model: RiskModel, frame: pd.DataFrame, *, redact: bool = False) -> pd.DataFrame:
+def check_input(model: RiskModel, frame: pd.DataFrame | list[dict[str, Any]], *, redact: bool = False
+                ) -> pd.DataFrame | dict[str, Any]:
     """Validate scoring input against the model's covariates (the same contract as training).
+
+    Parameters
+    ----------
+    model : RiskModel
+    frame : pandas.DataFrame or list of dict
+        A DataFrame is returned checked as a DataFrame; JSON-like records as a dict of checked
+        columns (:meth:`~cnslrisk.model.contract.Schema.check_records`), which the model predicts from directly.
+    redact : bool, default=False
+        Leave values and identifiers out of the error (for remote callers).
 
     Raises
     ------
     CohortValidationError
         Naming every invalid field and row (values and ids left out when ``redact``).
     """
-    from .pyfunc import input_schema
-
+    schema = model.input_schema
     try:
-        return input_schema(model).check(frame, require_outcome=False)
+        if isinstance(frame, pd.DataFrame):
+            return schema.check(frame, require_outcome=False)
+        return schema.check_records(frame, require_outcome=False)
     except CohortValidationError as exc:
         if redact:
             raise CohortValidationError(exc.problems, redact=True) from None
@@ -166,15 +177,14 @@ def score_records(
         not reached), ``contributions`` per covariate and, with ``curve``, ``curve`` = {time,
         survival, lower, upper} on the model's time grid.
     """
-    frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
-    checked = check_input(model, frame, redact=redact)
-    predicted = model.predict(checked, horizons=horizons)
-    contributions = model.contributions(checked)
+    checked = check_input(model, records, redact=redact)
+    predicted = model.predict_arrays(checked, horizons=horizons)
+    contributions = model.contribution_arrays(checked)
     rows = []
-    for index, row in predicted.iterrows():
-        item = {k: json_safe(v) for k, v in row.items()}
-        item["warnings"] = [w for w in str(row["warnings"]).split("; ") if w]
-        item["contributions"] = {k: json_safe(v) for k, v in contributions.loc[index].items()}
+    for i in range(len(predicted["risk_score"])):
+        item = {k: json_safe(v[i]) for k, v in predicted.items()}
+        item["warnings"] = [w for w in str(predicted["warnings"][i]).split("; ") if w]
+        item["contributions"] = {k: json_safe(v[i]) for k, v in contributions.items()}
         rows.append(item)
     if curve:
         times, survival, lower, upper = model.survival_curve(checked)

@@ -162,38 +162,64 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         self.cv_results_ = {"params": points, "mean_test_score": np.asarray(scores)}
         return best
 
-    def _array(self, X: Any) -> np.ndarray:
+    def _array(self, X: Any, check_input: bool = True) -> np.ndarray:
         check_is_fitted(self, "compact_")
-        return validate_data(self, X, reset=False, dtype=np.float64)
+        return validate_data(self, X, reset=False, dtype=np.float64) if check_input else X
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: Any, *, check_input: bool = True) -> np.ndarray:
         """Risk score: the forest's ensemble mortality (higher = earlier event).
 
         Parameters
         ----------
         X : array-like, shape (n_samples, n_features)
+        check_input : bool, default=True
+            False skips the checks of ``X`` (an already checked float64 array with the training
+            columns, as a scorer passes; as in scikit-learn's trees).
 
         Returns
         -------
         ndarray, shape (n_samples,)
         """
-        X = self._array(X)
+        X = self._array(X, check_input)
         return self.compact_.predict(X)
 
-    def predict_survival(self, X: Any, times: Any) -> np.ndarray:
+    def predict_survival(self, X: Any, times: Any, *, check_input: bool = True) -> np.ndarray:
         """Ensemble survival probability at ``times`` (1 before the first training event time).
 
         Parameters
         ----------
         X : array-like, shape (n_samples, n_features)
         times : array-like, shape (n_times,)
+        check_input : bool, default=True
+            As in :meth:`predict`.
 
         Returns
         -------
         ndarray, shape (n_samples, n_times)
         """
-        X = self._array(X)
+        X = self._array(X, check_input)
         return self.compact_.predict_at(X, times, kind="survival")
+
+    def predict_with_survival(self, X: Any, times: Any, *, check_input: bool = True
+                              ) -> tuple[np.ndarray, np.ndarray]:
+        """Risk score and survival at ``times`` from one routing of ``X`` through the trees.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+        times : array-like, shape (n_times,)
+        check_input : bool, default=True
+            As in :meth:`predict`.
+
+        Returns
+        -------
+        risk : ndarray, shape (n_samples,)
+            As :meth:`predict`.
+        survival : ndarray, shape (n_samples, n_times)
+            As :meth:`predict_survival`.
+        """
+        X = self._array(X, check_input)
+        return self.compact_.predict_with_survival(X, times)
 
     def predict_cumulative_hazard(self, X: Any, times: Any) -> np.ndarray:
         """Ensemble (Nelson-Aalen) cumulative hazard at ``times`` (0 before the first event time).

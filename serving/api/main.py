@@ -163,12 +163,11 @@ def create_app(model_uri: str | None = None, *, tracking_uri: str | None = None,
     ValueError
         When the model URI does not resolve to a cnslrisk model.
     """
-    from cnslrisk.serving.pyfunc import input_schema
     from cnslrisk.serving.scoring import resolve_model_uri, use_tracking
 
     use_tracking(tracking_uri)
     holder = ModelHolder(resolve_model_uri(model_uri), refresh_seconds=refresh_seconds)
-    schema = input_schema(holder.current().model)
+    schema = holder.current().model.input_schema
     expected = {f.name: f.expected() for f in schema.fields}
 
     @contextlib.asynccontextmanager

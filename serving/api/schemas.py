@@ -1,7 +1,7 @@
 """Request and response models of the API, derived from the data dictionary, never restated by hand.
 
 The request model of one patient is built from the same :class:`~cnslrisk.model.contract.Schema`
-that validates scoring input (:func:`cnslrisk.serving.pyfunc.input_schema`): the model's covariates
+that validates scoring input (:attr:`cnslrisk.model.predictor.RiskModel.input_schema`): the model's covariates
 are required, the identifier and every other dictionary field are optional, anything else is an
 unknown field. Types are JSON's own (strict): a boolean is ``true``/``false``, a number is a JSON
 number, a category is one of the dictionary's levels; bounds and levels are the dictionary's.
@@ -65,7 +65,7 @@ def patient_model(schema: Schema) -> type[BaseModel]:
     Parameters
     ----------
     schema : Schema
-        The scoring input schema (``input_schema(model)``).
+        The scoring input schema (``model.input_schema``).
 
     Returns
     -------

@@ -1,10 +1,13 @@
 """The cohort contract: every kind of problem is found, named and located, all at once."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cnslrisk.model import CohortValidationError, Schema, check_cohort, data_dictionary, read_cohort, write_cohort
 
@@ -186,3 +189,81 @@ def test_numeric_codes_from_typed_columns():
     assert out["id"].tolist() == ["101", "102", "103"]
     with pytest.raises(CohortValidationError, match=r"row 2 \(patient 102\), field flag: '7' is not one of"):
         schema.check(df.assign(flag=[1, 7, 0]))
+
+
+# values a JSON body or a CSV cell may carry for any field: valid ones, spellings, wrong types, gaps
+_ANY_VALUE = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 130), st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["true", " false ", "yes", "0", "1.0", "NA", "", "maybe", "primary", "secondary", " axi-cel",
+                     "CR", "local", "62", "4.5", "-1", "1e3", "P-001", "P-002"]),
+)
+_FIELDS = ["patient_id", "age", "sex", "ecog", "cnsl_type", "prior_lines", "steroids", "pce", "lmd", "pfs1_months",
+           "pfs1_event", "pattern", "unknown_column"]
+
+
+_BASE = {"patient_id": "P-001", "age": 62, "sex": "female", "ecog": 1, "cnsl_type": "primary", "prior_lines": 2,
+         "car_product": "axi-cel", "bridging": "none", "steroids": True, "ldh_elevated": False, "pce": True,
+         "lmd": False, "best_response": "CR", "pfs1_months": 4.5, "pfs1_event": True, "pattern": "distant"}
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(st.tuples(st.dictionaries(st.sampled_from(_FIELDS), _ANY_VALUE, min_size=1), st.booleans()),
+                min_size=1, max_size=4),
+       st.booleans())
+def test_records_and_dataframe_are_checked_alike(changes, require_outcome):
+    """check_records(records) raises the same problems, or returns the same values, as check(DataFrame(records)).
+
+    Each record is a valid row with some fields replaced, or (second flag) only the replaced fields.
+    """
+    schema = data_dictionary()
+    records = [{**({} if alone else _BASE), **change} for change, alone in changes]
+    frame = pd.DataFrame.from_records(records)
+    try:
+        expected = schema.check(frame, require_outcome=require_outcome)
+    except CohortValidationError as exc:
+        with pytest.raises(CohortValidationError) as got:
+            schema.check_records(records, require_outcome=require_outcome)
+        assert [p.message() for p in got.value.problems] == [p.message() for p in exc.problems]
+        return
+    checked = schema.check_records(records, require_outcome=require_outcome)
+    assert list(checked) == list(expected.columns)
+    for name in expected.columns:
+        pd.testing.assert_series_equal(pd.Series(checked[name], name=name), expected[name].reset_index(drop=True),
+                                       check_dtype=name in schema.names)
+
+
+_BOOLEAN_SPELLINGS = st.sampled_from([True, False, 1, 0, 1.0, "true", "False", " yes", "N", "1", "0.0"])
+_VALID_CHANGES = st.fixed_dictionaries({}, optional={
+    "age": st.one_of(st.integers(18, 100), st.floats(18, 100), st.sampled_from(["62", " 70.5 ", "1e2"])),
+    "sex": st.sampled_from(["female", " male"]),
+    "ecog": st.one_of(st.integers(0, 4), st.sampled_from([2.0, "3", " 1 "])),
+    "cnsl_type": st.sampled_from(["primary", "secondary ", " primary"]),
+    "prior_lines": st.one_of(st.integers(0, 20), st.sampled_from([4.0, "7"])),
+    "steroids": _BOOLEAN_SPELLINGS, "pce": _BOOLEAN_SPELLINGS, "lmd": _BOOLEAN_SPELLINGS,
+    "pfs1_months": st.one_of(st.floats(0.01, 240), st.integers(1, 240), st.sampled_from(["3.25", " 12 "])),
+})
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.lists(_VALID_CHANGES, min_size=1, max_size=4))
+def test_valid_records_are_converted_like_a_dataframe(changes):
+    """Valid records in every accepted spelling convert to the same values and dtypes both ways."""
+    schema = data_dictionary()
+    ids = ["P-0", " Q-1 ", 102, None]  # text, padded text, a JSON number, absent
+    records = [{**_BASE, "patient_id": ids[i], **change} for i, change in enumerate(changes)]
+    expected = schema.check(pd.DataFrame.from_records(records))
+    checked = schema.check_records(records)
+    assert list(checked) == list(expected.columns)
+    for name in expected.columns:
+        pd.testing.assert_series_equal(pd.Series(checked[name], name=name), expected[name].reset_index(drop=True))
+
+
+@pytest.mark.parametrize("n", [3, 1000])  # below and above the size where text is normalised per distinct value
+def test_text_columns_are_normalised_alike_at_any_size(n):
+    frame = pd.DataFrame({"cnsl_type": np.resize([" primary", "secondary ", "NA", "primary"], n),
+                          "pce": np.resize(["yes", "0", "TRUE", "n"], n)})
+    schema = Schema.for_columns(binary=["pce"], categorical=["cnsl_type"])
+    schema = replace(schema, fields=tuple(replace(f, required=False) for f in schema.fields))
+    checked = schema.check(frame)
+    assert checked["cnsl_type"].tolist() == list(np.resize(["primary", "secondary", None, "primary"], n))
+    assert checked["pce"].tolist() == list(np.resize([True, False, True, False], n))

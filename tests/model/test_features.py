@@ -101,7 +101,8 @@ def test_to_dict_round_trip(frame):
     [
         (pd.DataFrame({"pce": ["yes", "no"]}), r"field pce: 2 row\(s\) are not one of \{true, false, 0, 1\}"),
         (pd.DataFrame({"other": [1, 2]}), "FeatureEncoder.fit: field pce: column is missing from the input"),
-        (np.zeros((2, 1)), "FeatureEncoder.fit: X must be a pandas DataFrame with named columns; got ndarray"),
+        (np.zeros((2, 1)), "FeatureEncoder.fit: X must be a pandas DataFrame with named columns or a mapping "
+                           "of column names to values; got ndarray"),
     ],
 )
 def test_bad_inputs(data, message):

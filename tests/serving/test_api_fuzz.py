@@ -15,7 +15,6 @@ from test_api import PATIENT, serve_subprocess
 
 from cnslrisk.model import CohortValidationError
 from cnslrisk.serving.api.schemas import patient_model
-from cnslrisk.serving.pyfunc import input_schema
 from cnslrisk.serving.scoring import check_input
 
 
@@ -50,7 +49,7 @@ def test_api_from_its_openapi_schema(case):
 
 @pytest.fixture(scope="module")
 def contract(registered):
-    schema_ = input_schema(registered.model)
+    schema_ = registered.model.input_schema
     return registered.model, schema_, patient_model(schema_)
 
 

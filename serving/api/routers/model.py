@@ -33,9 +33,8 @@ def _default(model: RiskModel, spec: Any) -> Any:
 
 def input_fields(model: RiskModel) -> list[dict[str, Any]]:
     """The covariates the model needs plus its optional id, described from the data dictionary."""
-    from cnslrisk.serving.pyfunc import input_schema
 
-    schema = input_schema(model)
+    schema = model.input_schema
     wanted = {model.features.get("id")} | set(model.feature_columns)
     return [field_spec(f, _default(model, f)) for f in schema.fields if f.name in wanted]
 
