@@ -1,9 +1,13 @@
 """Load benchmark of ``cnslrisk serve`` against ``mlflow models serve`` of the same registered model (on demand).
 
-Bounded loopback run: N requests (default 5,000) of one patient each, C concurrent keep-alive clients (default
+Bounded loopback run: N requests (default 5,000) of one patient each, C concurrent keep-alive connections (default
 16), a hard time limit per server, 127.0.0.1 only. Reports throughput, p50/p90/p99/max latency and errors, plus
 the in-process cost of ``score_records`` (the floor under any HTTP layer). Without ``--model`` it trains the
 Cox champion in a temporary directory first (as in ``tests/serving/conftest.py``).
+
+The load comes from ``wrk`` (Debian package ``wrk``: C, one thread, epoll), so the generator takes little of the
+two cores the servers need; ``--client python`` uses threads of this process instead (no extra package, but on
+two cores its own CPU and GIL waits inflate the latencies it measures).
 
     python benchmarks/bench_api.py                 # about 2 minutes on 2 cores
     python benchmarks/bench_api.py --requests 500  # quick
@@ -15,6 +19,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -98,14 +103,51 @@ def load(port: int, path: str, body: bytes, total: int, concurrency: int, limit_
             "p50": q[49], "p90": q[89], "p99": q[98], "max": ms[-1]}
 
 
+# stops after the wanted number of responses and prints the counts and latency percentiles as JSON
+_WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = io.open(os.getenv("BENCH_BODY"), "rb"):read("*a")
+local wanted, seen = tonumber(os.getenv("BENCH_REQUESTS")), 0
+function response(status, headers, body)
+  seen = seen + 1
+  if seen >= wanted then wrk.thread:stop() end
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('{"requests": %d, "errors": %d, "us": %d, "p50": %f, "p90": %f, "p99": %f, "max": %f}\\n',
+    summary.requests, e.connect + e.read + e.write + e.timeout + e.status, summary.duration,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
+end
+"""
+
+
+def load_wrk(port: int, path: str, body: bytes, total: int, concurrency: int, limit_s: float) -> dict:
+    """``total`` POSTs from wrk over ``concurrency`` keep-alive connections; stops early at ``limit_s`` seconds."""
+    with tempfile.TemporaryDirectory() as scratch:
+        script, body_file = Path(scratch) / "post.lua", Path(scratch) / "body.json"
+        script.write_text(_WRK_SCRIPT)
+        body_file.write_bytes(body)
+        env = {**os.environ, "BENCH_BODY": str(body_file), "BENCH_REQUESTS": str(total)}
+        out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{int(limit_s)}s", "--timeout", "30s",
+                              "-s", str(script), f"http://127.0.0.1:{port}{path}"],
+                             env=env, capture_output=True, text=True, check=True).stdout
+    r = json.loads(out.strip().splitlines()[-1])
+    seconds = r.pop("us") / 1e6
+    return {**r, "seconds": seconds, "throughput": r["requests"] / seconds,
+            **{k: r[k] / 1000 for k in ("p50", "p90", "p99", "max")}}
+
+
 def run_server(command: list[str], env: dict, cwd: str, port: int, ready_path: str, body: bytes, path: str,
                args: argparse.Namespace, log: Path) -> dict:
+    measure = load_wrk if args.client == "wrk" else load
     with open(log, "wb") as out:
         process = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
         try:
             ready = wait_ready(port, ready_path, process)
-            load(port, path, body, min(200, args.requests), args.concurrency, 30)  # warm-up, not counted
-            result = load(port, path, body, args.requests, args.concurrency, args.limit)
+            measure(port, path, body, min(200, args.requests), args.concurrency, 30)  # warm-up, not counted
+            result = measure(port, path, body, args.requests, args.concurrency, args.limit)
+            result["one_client"] = measure(port, path, body, min(1000, args.requests), 1, 30)["p50"]
             result["ready_s"] = ready
             return result
         finally:
@@ -148,6 +190,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--limit", type=float, default=150.0, help="seconds per server, at most")
     parser.add_argument("--workers", default="1,2", help="cnslrisk serve worker counts to measure, e.g. 1,2")
+    parser.add_argument("--client", choices=("wrk", "python"), default="wrk" if shutil.which("wrk") else "python",
+                        help="load generator (default wrk when installed)")
     args = parser.parse_args()
 
     directory = tempfile.mkdtemp(prefix="bench_api_")
@@ -173,13 +217,14 @@ def main() -> None:
         json.dumps({"dataframe_records": [PATIENT]}).encode(), "/invocations", args, Path(directory) / "mlflow.log")
     floor = in_process(model_uri, tracking_uri)
 
-    print(f"\n{args.requests} requests of one patient, {args.concurrency} concurrent keep-alive clients, "
-          f"127.0.0.1, {os.cpu_count()} CPUs; model {model_uri}\n")
-    print("| server | ready (s) | requests | errors | throughput (req/s) | p50 (ms) | p90 (ms) | p99 (ms) | max (ms) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"\n{args.requests} requests of one patient, {args.concurrency} concurrent keep-alive connections "
+          f"({args.client} client), 127.0.0.1, {os.cpu_count()} CPUs; model {model_uri}\n")
+    print("| server | ready (s) | requests | errors | throughput (req/s) | p50 (ms) | p90 (ms) | p99 (ms) | max (ms) "
+          "| p50, 1 connection (ms) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in results.items():
         print(f"| {name} | {r['ready_s']:.1f} | {r['requests']} | {r['errors']} | {r['throughput']:.0f} | "
-              f"{r['p50']:.1f} | {r['p90']:.1f} | {r['p99']:.1f} | {r['max']:.1f} |")
+              f"{r['p50']:.1f} | {r['p90']:.1f} | {r['p99']:.1f} | {r['max']:.1f} | {r['one_client']:.2f} |")
     print(f"\nin-process score_records, one patient, median of 300: {floor:.2f} ms")
 
 

@@ -133,7 +133,9 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
 
     def _binary(self, name: str, values: Any) -> np.ndarray:
         array = np.asarray(values)
-        if array.dtype.kind in "iufb":
+        if array.dtype.kind == "b":  # checked input: nothing else to look at
+            return array.astype(float)
+        if array.dtype.kind in "iuf":
             out = array.astype(float)
         else:
             out = np.fromiter((_BOOLEAN.get(v, np.nan) if _hashable(v) else np.nan for v in array),
@@ -145,7 +147,8 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
 
     def _refuse_missing(self, X: Mapping[str, Any], where: str) -> None:
         for name in self._columns():
-            n_missing = int(pd.isna(np.asarray(X[name])).sum())
+            values = np.asarray(X[name])
+            n_missing = 0 if values.dtype.kind in "biu" else int(pd.isna(values).sum())
             if n_missing:
                 raise ValueError(
                     f"FeatureEncoder.{where}: field {name}: {n_missing} row(s) have a missing value; "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,6 +13,11 @@ __all__ = ["json_safe"]
 
 def json_safe(value: Any) -> Any:
     """Numpy scalars to Python, NaN and infinities to None (strict JSON), recursively through dicts and lists."""
+    kind = type(value)
+    if kind is float:  # the common case first: an API response is mostly Python floats
+        return value if math.isfinite(value) else None
+    if kind is str or kind is bool or kind is int or value is None:
+        return value
     if isinstance(value, Mapping):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

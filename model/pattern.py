@@ -265,32 +265,28 @@ class CauseSpecificCox(BaseEstimator):
         a row's numbers do not depend on the other rows or on the chunk size.
         """
         index = np.searchsorted(self.unique_times_, times, side="right")  # event times <= t: [0, index)
-        ends = np.unique(index[index > 0])  # the sums are needed up to these positions only
         n, n_causes = r.shape
         cif = np.zeros((n, n_causes, times.size))
         surv = np.ones((n, times.size))
-        if ends.size == 0:
+        m = int(index.max(initial=0))  # the sums are needed up to here only
+        if m == 0:
             return cif, surv
-        m = int(ends[-1])
-        dH = self.baseline_increments_[:m]
-        starts = np.r_[0, ends[:-1]]
-        which = np.searchsorted(ends, index)  # segment of each requested time (when index > 0)
+        dH = self.baseline_increments_[:m, :, None]  # (m, K, 1): time along axis 0, rows along the fast axis
         reached = index > 0
-        step = max(1, _CHUNK_CELLS // m)
+        last = np.maximum(index - 1, 0)
+        step = max(1, _CHUNK_CELLS // (m * n_causes))
         for lo in range(0, n, step):
-            rk = r[lo:lo + step].T  # (K, rows): time runs along axis 0 below, rows along the fast axis
-            total = dH[:, :1] * rk[0]  # (m, rows): all-cause hazard jump at each event time
-            for k in range(1, n_causes):
-                total += dH[:, k:k + 1] * rk[k]
+            rk = r[lo:lo + step].T[None]  # (1, K, rows)
+            jumps = dH * rk  # (m, K, rows): cause-specific hazard jumps at each event time
+            total = jumps.sum(axis=1)  # (m, rows): all-cause jump (the causes added in order)
             after = np.cumprod(np.maximum(1.0 - total, 0.0), axis=0)
-            before = np.concatenate([np.ones((1, rk.shape[1])), after[:-1]], axis=0)
+            before = np.concatenate([np.ones((1, total.shape[1])), after[:-1]], axis=0)
             capped = total > 1.0  # cap a jump above 1 at 1 and share it between the causes by hazard
             if capped.any():
                 before[capped] /= total[capped]
-            for k in range(n_causes):
-                sums = np.cumsum(np.add.reduceat(before * dH[:, k:k + 1], starts, axis=0), axis=0)
-                cif[lo:lo + step, k] = np.where(reached[:, None], sums[which] * rk[k], 0.0).T
-            surv[lo:lo + step] = np.where(reached[:, None], after[index - 1], 1.0).T
+            sums = np.cumsum(before[:, None, :] * dH, axis=0)[last] * rk  # (n_times, K, rows)
+            cif[lo:lo + step] = np.where(reached[:, None, None], sums, 0.0).transpose(2, 1, 0)
+            surv[lo:lo + step] = np.where(reached[:, None], after[last], 1.0).T
         return cif, surv
 
     def predict_cumulative_incidence(self, X: Any, times: Any, *, check_input: bool = True) -> np.ndarray:

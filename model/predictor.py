@@ -293,9 +293,7 @@ class RiskModel:
         encoded = encoder.encode(X)
         if self.kind in ("cox", "coxnet"):
             terms = (encoded - estimator.x_mean_) * estimator.coef_
-            owners = [self._owner(n) for n in encoder.get_feature_names_out()]
-            return {c: terms[:, [i for i, owner in enumerate(owners) if owner == c]].sum(axis=1)
-                    for c in self.feature_columns}
+            return {c: terms[:, columns].sum(axis=1) for c, columns in self._encoded_columns.items()}
         base = estimator.predict(encoded, check_input=False)
         n = len(base)
         out = {}
@@ -310,11 +308,18 @@ class RiskModel:
             out[column] = base - estimator.predict(encoder.encode(others), check_input=False)
         return out
 
-    def _owner(self, encoded_name: str) -> str:
-        """The covariate an encoded column belongs to (``cnsl_type_secondary`` → ``cnsl_type``)."""
-        if encoded_name in self.feature_columns:
-            return encoded_name
-        return next(c for c in self.features["categorical"] if encoded_name.startswith(f"{c}_"))
+    @cached_property
+    def _encoded_columns(self) -> dict[str, list[int]]:
+        """Each covariate's encoded columns (``cnsl_type`` → the ``cnsl_type_<level>`` indicators)."""
+        names = list(self.pipeline.named_steps["encode"].get_feature_names_out())
+
+        def owner(name: str) -> str:
+            if name in self.feature_columns:
+                return name
+            return next(c for c in self.features["categorical"] if name.startswith(f"{c}_"))
+
+        owners = [owner(n) for n in names]
+        return {c: [i for i, o in enumerate(owners) if o == c] for c in self.feature_columns}
 
     # -- storage -------------------------------------------------------------------------------------------
 

@@ -180,10 +180,12 @@ def score_records(
     checked = check_input(model, records, redact=redact)
     predicted = model.predict_arrays(checked, horizons=horizons)
     contributions = model.contribution_arrays(checked)
+    predicted = {k: v.tolist() for k, v in predicted.items()}  # Python scalars at once: cheaper than per value
+    contributions = {k: v.tolist() for k, v in contributions.items()}
     rows = []
     for i in range(len(predicted["risk_score"])):
         item = {k: json_safe(v[i]) for k, v in predicted.items()}
-        item["warnings"] = [w for w in str(predicted["warnings"][i]).split("; ") if w]
+        item["warnings"] = [w for w in predicted["warnings"][i].split("; ") if w]
         item["contributions"] = {k: json_safe(v[i]) for k, v in contributions.items()}
         rows.append(item)
     if curve:

@@ -114,12 +114,12 @@ class ModelHolder:
         return True
 
 
-def get_holder(request: Request) -> ModelHolder:
+async def get_holder(request: Request) -> ModelHolder:
     """The app's :class:`ModelHolder`."""
     return request.app.state.holder
 
 
-def get_loaded(holder: Annotated[ModelHolder, Depends(get_holder)]) -> LoadedModel:
+async def get_loaded(holder: Annotated[ModelHolder, Depends(get_holder)]) -> LoadedModel:
     """The model to answer this request with (one read, so a swap mid-request cannot mix versions)."""
     return holder.current()
 
@@ -127,7 +127,7 @@ def get_loaded(holder: Annotated[ModelHolder, Depends(get_holder)]) -> LoadedMod
 _bearer = HTTPBearer(auto_error=False, description="required when the server has CNSLRISK_API_TOKEN set")
 
 
-def require_token(request: Request,
+async def require_token(request: Request,
                   credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
     """Refuse with 401 unless the bearer token equals the server's (when the server has one)."""
     token = request.app.state.token

@@ -59,7 +59,7 @@ def build_router(patient: type[BaseModel]) -> APIRouter:
     body_type = predict_body(patient)
 
     @router.post("/predict", response_model=PredictResponse, summary="Score one patient or a list")
-    def predict(
+    async def predict(
         patients: Annotated[body_type, Body(description="one patient object, or a list of 1 to 1000")],
         loaded: Annotated[LoadedModel, Depends(get_loaded)],
         curve: Annotated[bool, Query(description="include each patient's predicted curve with its 95 % band")] = False,
