@@ -128,6 +128,16 @@ def test_predict_list_with_horizons_and_curve(server, registered):
     assert {"survival_24", "survival_24_lower", "curve"} <= set(body["predictions"][1])
 
 
+def test_long_list_scored_off_the_event_loop_equals_score_records(server, registered):
+    from cnslrisk.serving.api.routers.predict import INLINE_PATIENTS
+
+    patients = [{**PATIENT, "patient_id": f"P-{i}", "age": 30.0 + i, "lmd": i % 2 == 0}
+                for i in range(INLINE_PATIENTS + 9)]
+    response = post(server[0], patients)
+    assert response.status_code == 200
+    assert response.json() == local(registered.model, patients)
+
+
 def test_model_endpoint(server, registered):
     body = requests.get(f"{server[0]}/v1/model", timeout=10).json()
     model = registered.model

@@ -1,8 +1,10 @@
 """``POST /v1/predict``: one patient or a list, answered with exactly ``cnslrisk score --json``'s output."""
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -14,6 +16,7 @@ from ..schemas import ErrorResponse, PredictResponse, predict_body
 __all__ = ["build_router", "problem_items"]
 
 MAX_HORIZONS = 20
+INLINE_PATIENTS = 16
 
 
 def problem_items(error: CohortValidationError, *, many: bool) -> list[dict[str, Any]]:
@@ -76,8 +79,11 @@ def build_router(patient: type[BaseModel]) -> APIRouter:
         many = isinstance(patients, list)
         rows = patients if many else [patients]
         records = [p.model_dump(exclude_unset=True) for p in rows]
+        score = partial(_score, loaded, records, tuple(horizons) if horizons else None, curve)
         try:
-            result = _score(loaded, records, tuple(horizons) if horizons else None, curve)
+            # one patient takes well under a millisecond: scored on the event loop (a thread hop costs more);
+            # a long list goes to the thread pool so that it does not hold up the requests behind it
+            result = score() if len(records) <= INLINE_PATIENTS else await run_in_threadpool(score)
         except CohortValidationError as exc:
             return _error(422, problem_items(exc, many=many))
         return JSONResponse(result)
