@@ -1,4 +1,4 @@
-"""CompactForest: equal to scikit-survival's forest, flat between event times, float32 and grid costs, storage."""
+"""CompactForest: the same bits as scikit-survival's forest, flat between event times, float32/grid costs, storage."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from cnslrisk.model.estimators import (
     CompactForest,
     ForestFileError,
     SurvivalForest,
+    compact_forest,
     forest_from_files,
     forest_to_files,
 )
@@ -50,18 +51,15 @@ def test_predictions_equal_scikit_survival(case):
     event = rsf.is_event_time_
     assert not event.all()  # the sksurv grid holds censored-only times that the compact grid drops
     np.testing.assert_array_equal(compact.times_, rsf.unique_times_[event])
-    np.testing.assert_allclose(compact.predict(X), rsf.predict(X), rtol=0, atol=1e-9)
+    # bit for bit: the leaf values are added in scikit-survival's serial order
+    np.testing.assert_array_equal(compact.predict(X), rsf.predict(X))
     surv = rsf.predict_survival_function(X, return_array=True)
     chf = rsf.predict_cumulative_hazard_function(X, return_array=True)
-    np.testing.assert_allclose(
-        compact.predict_survival_function(X, return_array=True), surv[:, event], rtol=0, atol=1e-9
-    )
-    np.testing.assert_allclose(
-        compact.predict_cumulative_hazard_function(X, return_array=True), chf[:, event], rtol=0, atol=1e-9
-    )
+    np.testing.assert_array_equal(compact.predict_survival_function(X, return_array=True), surv[:, event])
+    np.testing.assert_array_equal(compact.predict_cumulative_hazard_function(X, return_array=True), chf[:, event])
     # at EVERY point of sksurv's grid (censored times included) the step curves agree
-    np.testing.assert_allclose(compact.predict_at(X, rsf.unique_times_), surv, rtol=0, atol=1e-9)
-    np.testing.assert_allclose(compact.predict_at(X, rsf.unique_times_, kind="cum_hazard"), chf, rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(compact.predict_at(X, rsf.unique_times_), surv)
+    np.testing.assert_array_equal(compact.predict_at(X, rsf.unique_times_, kind="cum_hazard"), chf)
     steps = compact.predict_survival_function(X[:3])
     np.testing.assert_array_equal(steps[1].y, compact.predict_survival_function(X[1:2], return_array=True)[0])
 
@@ -82,9 +80,9 @@ def test_routing_reaches_scikit_learns_leaves(case):
     leaves = compact.apply(X)
     # fewer than 64 rows take the numpy path (all trees at once) and a vectorised average
     np.testing.assert_array_equal(compact.apply(X[:7]), leaves[:, :7])
-    np.testing.assert_allclose(compact.predict(X[:7]), rsf.predict(X[:7]), rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(compact.predict(X[:7]), rsf.predict(X[:7]))
     surv = rsf.predict_survival_function(X[:7], return_array=True)
-    np.testing.assert_allclose(compact.predict_at(X[:7], rsf.unique_times_), surv, rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(compact.predict_at(X[:7], rsf.unique_times_), surv)
     offsets = compact.arrays["node_offsets"]
     for t, tree in enumerate(rsf.estimators_):
         node = tree.apply(X.astype(np.float32))
@@ -98,7 +96,8 @@ def test_missing_values_follow_the_learned_side():
     rsf = RandomSurvivalForest(n_estimators=10, min_samples_leaf=5, random_state=0).fit(X, y)
     assert rsf.estimators_[0].tree_.missing_go_to_left.any()
     compact = CompactForest.from_sksurv(rsf)
-    np.testing.assert_allclose(compact.predict(X), rsf.predict(X), rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(compact.predict(X), rsf.predict(X))  # NaN rows sorted too
+    np.testing.assert_array_equal(compact.predict(X[:9]), rsf.predict(X[:9]))
     np.testing.assert_array_equal(compact.apply(X[:9]), compact.apply(X)[:, :9])
 
 
@@ -203,7 +202,48 @@ def test_refusals():
 @pytest.mark.parametrize("n", [5, 300])
 def test_one_routing_for_risk_and_survival(case, n):
     X, _, rsf, compact = case
-    horizons = np.quantile(compact.times_, [0.25, 0.5])
+    horizons = np.array([compact.times_[0] / 2, *np.quantile(compact.times_, [0.25, 0.5])])
     risk, surv = compact.predict_with_survival(X[:n], horizons)
-    np.testing.assert_allclose(risk, rsf.predict(X[:n]), rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(risk, rsf.predict(X[:n]))
     np.testing.assert_array_equal(surv, compact.predict_at(X[:n], horizons))
+    assert (surv[:, 0] == 1.0).all() and (surv[:, 2] < 1.0).any()  # before the first event time: 1
+
+
+def test_threads_and_row_order_change_no_bit(case, monkeypatch):
+    X, _, rsf, compact = case
+    horizons = np.quantile(compact.times_, [0.25, 0.5, 0.9])
+    monkeypatch.setattr(compact, "n_threads", 1)
+    risk, surv = compact.predict_with_survival(X, horizons)
+    # three threads on unequal parts of at least 37 rows, each adding its rows' trees in forest order
+    workers = []
+
+    class Spy(compact_forest.ThreadPoolExecutor):
+        def __init__(self, max_workers):
+            workers.append(max_workers)
+            super().__init__(max_workers)
+
+    monkeypatch.setattr(compact_forest, "_ROWS_PER_THREAD", 37)
+    monkeypatch.setattr(compact_forest, "ThreadPoolExecutor", Spy)
+    monkeypatch.setattr(compact, "n_threads", 3)
+    threaded = compact.predict_with_survival(X, horizons)
+    assert workers == [3]
+    np.testing.assert_array_equal(threaded[0], risk)
+    np.testing.assert_array_equal(threaded[1], surv)
+    np.testing.assert_array_equal(risk, rsf.predict(X))
+    # the rows are sorted internally; the results come back in the caller's order
+    order = np.random.default_rng(1).permutation(len(X))
+    shuffled = compact.predict_with_survival(X[order], horizons)
+    np.testing.assert_array_equal(shuffled[0], risk[order])
+    np.testing.assert_array_equal(shuffled[1], surv[order])
+
+
+def test_cached_node_tables_follow_the_columns(case):
+    X, _, rsf, compact = case
+    surv = rsf.predict_survival_function(X, return_array=True)
+    chf = rsf.predict_cumulative_hazard_function(X, return_array=True)
+    for i in range(6):  # 12 column sets, more than the 8 the cache keeps
+        columns = [i, surv.shape[1] - 1 - i]
+        np.testing.assert_array_equal(compact.predict_at(X, rsf.unique_times_[columns]), surv[:, columns])
+        np.testing.assert_array_equal(
+            compact.predict_at(X, rsf.unique_times_[columns], kind="cum_hazard"), chf[:, columns]
+        )
