@@ -206,6 +206,8 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="cnslrisk serve worker counts to measure, e.g. 1,2")
     parser.add_argument("--client", choices=("wrk", "python"), default="wrk" if shutil.which("wrk") else "python",
                         help="load generator (default wrk when installed)")
+    parser.add_argument("--log-level", default="info",
+                        help="cnslrisk serve --log-level (default info, the serve default: access log on)")
     args = parser.parse_args()
 
     directory = tempfile.mkdtemp(prefix="bench_api_")
@@ -220,9 +222,10 @@ def main() -> None:
     results = {}
     for workers in (int(w) for w in args.workers.split(",")):
         port = free_port()
-        results[f"cnslrisk serve --workers {workers}"] = run_server(
+        results[f"cnslrisk serve --workers {workers} --log-level {args.log_level}"] = run_server(
             [sys.executable, "-m", "cnslrisk.serving.cli", "serve", "--model", model_uri, "--port", str(port),
-             "--tracking-uri", tracking_uri, "--workers", str(workers)], env, directory, port, "/health", body,
+             "--tracking-uri", tracking_uri, "--workers", str(workers),
+             "--log-level", args.log_level], env, directory, port, "/health", body,
             "/v1/predict", args, Path(directory) / f"cnslrisk{workers}.log")
     port = free_port()
     results["mlflow models serve (1 worker)"] = run_server(
