@@ -87,6 +87,24 @@ def test_unseen_category_and_out_of_range_values_are_flagged(frame):
     ]
 
 
+@pytest.mark.parametrize("impute", [None, "median"])
+def test_large_batches_encode_each_row_as_alone(frame, impute):
+    # above 256 values a categorical column is coded once per distinct value: the codes must not change
+    enc = FeatureEncoder(["pce"], ["site"], ["age"], impute=impute).fit(frame)
+    rng = np.random.default_rng(0)
+    sites = np.array(["a", "b", "c", "zz", None, np.nan], dtype=object) if impute else np.array(["a", "b", "c", "zz"],
+                                                                                                  dtype=object)
+    big = pd.DataFrame({"pce": rng.random(600) < 0.5, "age": rng.uniform(40, 90, 600),
+                        "site": sites[rng.integers(0, sites.size, 600)]})
+    encoded, notes = enc.transform(big), enc.applicability(big)
+    np.testing.assert_array_equal(enc._codes("site", big["site"]),
+                                  [enc._codes("site", [v])[0] for v in big["site"]])
+    for row in range(0, 600, 7):
+        np.testing.assert_array_equal(encoded[row], enc.transform(big.iloc[[row]])[0])
+        assert notes[row] == enc.applicability(big.iloc[[row]])[0]
+    assert (encoded[:, 2:].sum(axis=1) == 0).any() and (encoded[:, 2:].sum(axis=1) == 1).any()
+
+
 def test_to_dict_round_trip(frame):
     enc = FeatureEncoder(["pce"], ["bridging", "site"], ["age"], scale=True).fit(frame)
     loaded = FeatureEncoder.from_dict(json.loads(json.dumps(enc.to_dict())))
