@@ -8,7 +8,7 @@ registry chunk in one vectorised pass per rule; the rules and their wording exis
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,7 +19,7 @@ from .contract import BOOLEAN_FALSE, BOOLEAN_TRUE, MISSING, CohortValidationErro
 if TYPE_CHECKING:
     from .contract import Schema
 
-__all__ = ["check_frame", "check_records"]
+__all__ = ["check_frame", "check_records", "map_values"]
 
 _OUTCOME_ROLES = ("outcome", "relapse pattern", "post-infusion", "post-progression")
 # above this many values a text column is normalised once per distinct value (it has few: categories,
@@ -58,12 +58,21 @@ def _as_text(values: np.ndarray) -> np.ndarray:
     kind = pd.api.types.infer_dtype(values, skipna=True)
     if kind in ("integer", "floating", "mixed-integer-float"):  # JSON numbers: typed, as a DataFrame would hold them
         return np.fromiter((np.nan if v is None or v is pd.NA else v for v in values), dtype=float, count=values.size)
-    if values.size > _FACTORIZE_FROM and kind in ("string", "empty"):
-        codes, uniques = pd.factorize(values)  # missing -> code -1, which picks the appended None
-        normalised = np.array([*(_normalise(u) for u in uniques), None], dtype=object)
-        return normalised[codes]
-    out = np.empty(values.size, dtype=object)
-    out[:] = [_normalise(v) for v in values]
+    # not once per distinct value for mixed types: factorize merges 1 and True, whose texts differ
+    return map_values(values, _normalise, missing=None, dtype=object, distinct=kind in ("string", "empty"))
+
+
+def map_values(values: np.ndarray, function: Callable[[Any], Any], *, missing: Any, dtype: Any,
+               distinct: bool = True) -> np.ndarray:
+    """``function`` of each value of an object array, once per distinct value above 256 values.
+
+    ``function`` must return ``missing`` for a missing value: ``pd.factorize`` sets those aside.
+    """
+    if distinct and values.size > _FACTORIZE_FROM:
+        positions, uniques = pd.factorize(values)  # missing -> position -1, which picks the appended ``missing``
+        return np.array([*(function(u) for u in uniques), missing], dtype=dtype)[positions]
+    out = np.empty(values.size, dtype=dtype)
+    out[:] = [function(v) for v in values]
     return out
 
 

@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._checks import _FACTORIZE_FROM
+from ._checks import map_values
 from .contract import data_dictionary
 
 __all__ = ["FeatureEncoder"]
@@ -281,10 +281,7 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         def code(v: Any) -> int:
             return index.get(v, -1) if isinstance(v, str) else fill if _missing(v) else index.get(v, -1)
 
-        if array.size > _FACTORIZE_FROM:  # a registry batch: once per distinct value (a category has few)
-            positions, uniques = pd.factorize(array)  # missing -> position -1, which picks the appended fill
-            return np.array([*(code(u) for u in uniques), fill], dtype=np.intp)[positions]
-        return np.fromiter((code(v) for v in array), dtype=np.intp, count=array.size)
+        return map_values(array, code, missing=fill, dtype=np.intp)
 
     def applicability(self, X: pd.DataFrame | Mapping[str, Any]) -> list[str]:
         """Per-row warnings about covariates the model was not trained on.

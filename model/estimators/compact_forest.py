@@ -348,8 +348,11 @@ class CompactForest:
 
         n_parts = max(1, min(self.n_threads, X.shape[0] // _ROWS_PER_THREAD))
         edges = np.linspace(0, X.shape[0], n_parts + 1).astype(np.intp).tolist()
-        with ThreadPoolExecutor(n_parts) as pool:
-            list(pool.map(add, edges[:-1], edges[1:]))
+        if n_parts == 1:  # most batches: no thread to start
+            add(0, X.shape[0])
+        else:
+            with ThreadPoolExecutor(n_parts) as pool:
+                list(pool.map(add, edges[:-1], edges[1:]))
         unsorted = np.empty_like(total)
         unsorted[order] = total
         return unsorted
