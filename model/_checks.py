@@ -13,18 +13,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from sklearn.exceptions import NotFittedError
 
 from .contract import BOOLEAN_FALSE, BOOLEAN_TRUE, MISSING, CohortValidationError, Field, Problem
 
 if TYPE_CHECKING:
     from .contract import Schema
 
-__all__ = ["check_frame", "check_records", "map_values"]
+__all__ = ["check_frame", "check_records", "map_values", "require_fitted"]
 
 _OUTCOME_ROLES = ("outcome", "relapse pattern", "post-infusion", "post-progression")
 # above this many values a text column is normalised once per distinct value (it has few: categories,
 # booleans) instead of value by value
 _FACTORIZE_FROM = 256
+_PLAIN_TYPES = frozenset({int, float, str, bool})
 _BOOLEAN_TEXT = {**{s: 1.0 for s in BOOLEAN_TRUE}, **{s: 0.0 for s in BOOLEAN_FALSE}}
 
 
@@ -55,11 +57,24 @@ def _as_text(values: np.ndarray) -> np.ndarray:
     if values.dtype.kind == "b":
         return np.where(values, "true", "false").astype(object)
     values = values.astype(object, copy=False)
-    kind = pd.api.types.infer_dtype(values, skipna=True)
-    if kind in ("integer", "floating", "mixed-integer-float"):  # JSON numbers: typed, as a DataFrame would hold them
+    if _json_numbers(values):  # JSON numbers: typed, as a DataFrame would hold them
         return np.fromiter((np.nan if v is None or v is pd.NA else v for v in values), dtype=float, count=values.size)
     # not once per distinct value for mixed types: factorize merges 1 and True, whose texts differ
-    return map_values(values, _normalise, missing=None, dtype=object, distinct=kind in ("string", "empty"))
+    distinct = values.size > _FACTORIZE_FROM and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")
+    return map_values(values, _normalise, missing=None, dtype=object, distinct=distinct)
+
+
+def _json_numbers(values: np.ndarray) -> bool:
+    """Whether an object column holds numbers only (missing aside), as ``pandas.api.types.infer_dtype`` says.
+
+    A few values (one API record) are judged by their Python types: the same answer for ints, floats,
+    strings and booleans, without infer_dtype's fixed cost; anything else is left to infer_dtype.
+    """
+    if values.size <= _FACTORIZE_FROM:
+        seen = {type(v) for v in values if not (v is None or v is pd.NA or (type(v) is float and v != v))}
+        if seen <= _PLAIN_TYPES:
+            return bool(seen) and seen <= {int, float}
+    return pd.api.types.infer_dtype(values, skipna=True) in ("integer", "floating", "mixed-integer-float")
 
 
 def map_values(values: np.ndarray, function: Callable[[Any], Any], *, missing: Any, dtype: Any,
@@ -74,6 +89,16 @@ def map_values(values: np.ndarray, function: Callable[[Any], Any], *, missing: A
     out = np.empty(values.size, dtype=dtype)
     out[:] = [function(v) for v in values]
     return out
+
+
+def require_fitted(estimator: Any, attribute: str) -> None:
+    """scikit-learn's ``check_is_fitted(estimator, attribute)``, without its per-call tag lookup.
+
+    For the scoring paths, which call it several times per API request; raises the same error.
+    """
+    if not hasattr(estimator, attribute):
+        raise NotFittedError(f"This {type(estimator).__name__} instance is not fitted yet. Call 'fit' with "
+                             "appropriate arguments before using this estimator.")
 
 
 def _numbers_as_text(values: np.ndarray) -> np.ndarray:
@@ -101,7 +126,7 @@ class _Collector:
         self._ids = ids
 
     def add_rows(self, mask: np.ndarray, field: str, raw: np.ndarray | None, expected: str) -> None:
-        if not mask.any():
+        if not np.count_nonzero(mask):  # cheaper than mask.any() on the one-row arrays of an API record
             return
         for position in np.flatnonzero(mask):
             patient = None if self._ids is None else self._ids[position]
@@ -117,9 +142,8 @@ def _parse_boolean(text: np.ndarray) -> np.ndarray:
     return np.fromiter((_BOOLEAN_TEXT.get(v, np.nan) for v in text), dtype=float, count=text.size)
 
 
-def _convert(spec: Field, text: np.ndarray, report: _Collector) -> np.ndarray:
+def _convert(spec: Field, text: np.ndarray, present: np.ndarray, report: _Collector) -> np.ndarray:
     """Parse one column by its field's type, reporting every rule a value breaks; NaN / None where invalid."""
-    present = _present(text)
     if spec.type == "boolean":
         parsed = _parse_boolean(text)
         bad = present & np.isnan(parsed)
@@ -130,19 +154,16 @@ def _convert(spec: Field, text: np.ndarray, report: _Collector) -> np.ndarray:
         bad_type = present & ~np.isfinite(values)
         report.add_rows(bad_type, spec.name, text, f"is not {spec.expected()}")
         ok = present & ~bad_type
-        if spec.type == "integer":
-            with np.errstate(invalid="ignore"):
-                fractional = ok & (np.floor(values) != values)
+        if spec.type == "integer":  # comparisons with NaN and inf raise no floating-point warnings
+            fractional = ok & (np.floor(values) != values)
             report.add_rows(fractional, spec.name, text, "is not a whole number")
             ok &= ~fractional
-        with np.errstate(invalid="ignore"):
-            if spec.min is not None:
-                low = ok & ((values <= spec.min) if spec.min_exclusive else (values < spec.min))
-                rule = (f"must be greater than {spec.min:g}" if spec.min_exclusive
-                        else f"is below the minimum {spec.min:g}")
-                report.add_rows(low, spec.name, text, rule)
-            if spec.max is not None:
-                report.add_rows(ok & (values > spec.max), spec.name, text, f"is above the maximum {spec.max:g}")
+        if spec.min is not None:
+            low = ok & ((values <= spec.min) if spec.min_exclusive else (values < spec.min))
+            rule = f"must be greater than {spec.min:g}" if spec.min_exclusive else f"is below the minimum {spec.min:g}"
+            report.add_rows(low, spec.name, text, rule)
+        if spec.max is not None:
+            report.add_rows(ok & (values > spec.max), spec.name, text, f"is above the maximum {spec.max:g}")
         return np.where(ok, values, np.nan)
     if spec.type == "category" and spec.levels:
         bad = present & ~_isin(text, spec.levels)
@@ -157,7 +178,7 @@ def _finalise(spec: Field, parsed: np.ndarray) -> Any:
         gaps = np.isnan(parsed)
         if spec.type == "number":
             return parsed
-        if not gaps.any():
+        if not np.count_nonzero(gaps):
             return parsed == 1.0 if spec.type == "boolean" else parsed.astype(np.int64)
         if spec.type == "boolean":
             return pd.arrays.BooleanArray(parsed == 1.0, gaps)
@@ -199,9 +220,10 @@ def _check_columns(schema: Schema, columns: Mapping[str, np.ndarray], *, require
             texts[name] = _numbers_as_text(text)
     report = _Collector(texts.get(schema.id) if schema.id else None)
     report.problems.extend(header)
-    parsed = {name: _convert(specs[name], text, report) for name, text in texts.items()}
+    present = {name: _present(text) for name, text in texts.items()}
+    parsed = {name: _convert(specs[name], text, present[name], report) for name, text in texts.items()}
     for name in needed & set(texts):
-        missing = ~_present(texts[name])
+        missing = ~present[name]
         if name == schema.time and schema.event in parsed:
             event_true = parsed[schema.event] == 1.0
             report.add_rows(missing & event_true, name, None, "missing value: event without time")

@@ -64,6 +64,10 @@ class Field:
 
     def expected(self) -> str:
         """Describe in words what a valid value of this field looks like."""
+        return self._expected
+
+    @cached_property
+    def _expected(self) -> str:  # once per field: every check of a column words its rules with it
         if self.type == "boolean":
             return "one of {true, false}"
         if self.type == "category":

@@ -9,9 +9,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import StrOptions
-from sklearn.utils.validation import check_is_fitted
 
-from ._checks import map_values
+from ._checks import map_values, require_fitted
 from .contract import data_dictionary
 
 __all__ = ["FeatureEncoder"]
@@ -149,7 +148,9 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
     def _refuse_missing(self, X: Mapping[str, Any], where: str) -> None:
         for name in self._columns():
             values = np.asarray(X[name])
-            n_missing = 0 if values.dtype.kind in "biu" else int(pd.isna(values).sum())
+            kind = values.dtype.kind
+            missing = np.isnan(values) if kind == "f" else pd.isna(values) if kind not in "biu" else False
+            n_missing = np.count_nonzero(missing)
             if n_missing:
                 raise ValueError(
                     f"FeatureEncoder.{where}: field {name}: {n_missing} row(s) have a missing value; "
@@ -220,7 +221,7 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         -------
         ndarray of str
         """
-        check_is_fitted(self, "levels_")
+        require_fitted(self, "levels_")
         dummies = [f"{name}_{level}" for name in self.categorical for level in self.levels_[name][1:]]
         return np.asarray([*self.binary, *self.numeric, *dummies], dtype=object)
 
@@ -251,26 +252,29 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         -------
         ndarray of float64, shape (n_samples, n_features_out_)
         """
-        check_is_fitted(self, "levels_")
+        require_fitted(self, "levels_")
         X = self._frame(X, "transform")
         if self.impute is None:
             self._refuse_missing(X, "transform")
-        blocks = []
+        out = np.empty((_n_rows(X), self.n_features_out_))
+        position = 0
         for name in self.binary:
-            values = self._binary(name, X[name])
-            blocks.append(np.where(np.isnan(values), self.fill_.get(name, np.nan), values))
+            out[:, position] = self._filled(name, self._binary(name, X[name]))
+            position += 1
         for name in self.numeric:
-            values = self._numbers(X[name])
-            values = np.where(np.isnan(values), self.fill_.get(name, np.nan), values)
-            if self.scale:
-                values = (values - self.mean_[name]) / self.sd_[name]
-            blocks.append(values)
+            values = self._filled(name, self._numbers(X[name]))
+            out[:, position] = (values - self.mean_[name]) / self.sd_[name] if self.scale else values
+            position += 1
         for name in self.categorical:
             codes = self._codes(name, X[name])
-            blocks.extend(codes == level for level in range(1, len(self.levels_[name])))
-        if not blocks:
-            return np.empty((_n_rows(X), 0))
-        return np.column_stack(blocks).astype(float, copy=False)
+            for level in range(1, len(self.levels_[name])):
+                out[:, position] = codes == level
+                position += 1
+        return out
+
+    def _filled(self, name: str, values: np.ndarray) -> np.ndarray:
+        """Values with their gaps (NaN) filled by the declared imputation."""
+        return np.where(np.isnan(values), self.fill_[name], values) if name in self.fill_ else values
 
     def _codes(self, name: str, values: Any) -> np.ndarray:
         """Position of each value among the column's levels (-1 for an unseen level); missing take the fill."""
@@ -300,12 +304,12 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
             Warnings of each row joined by ``"; "`` (``""`` when none), e.g.
             ``"field car_product: 'other' was not seen in training (scored as the reference 'axi-cel')"``.
         """
-        check_is_fitted(self, "levels_")
+        require_fitted(self, "levels_")
         X = self._frame(X, "applicability")
         notes: dict[int, list[str]] = {}  # only flagged rows: a registry batch is mostly clean
 
         def flag(mask: np.ndarray, text: Any) -> None:
-            for row in np.flatnonzero(mask):
+            for row in np.flatnonzero(mask) if np.count_nonzero(mask) else ():
                 notes.setdefault(row, []).append(text(row))
 
         for name in self.categorical:
@@ -317,8 +321,7 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         for name in self.numeric:
             values = self._numbers(X[name])
             lo, hi = self.low_[name], self.high_[name]
-            with np.errstate(invalid="ignore"):
-                outside = (values < lo) | (values > hi)
+            outside = (values < lo) | (values > hi)  # NaN compares false, without a warning
             flag(outside, lambda r, n=name, v=values, lo=lo, hi=hi: (
                 f"field {n}: {v[r]:g} is outside the training range [{lo:g}, {hi:g}] (central 98% of training)"))
         for name in self._columns():
@@ -337,7 +340,7 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
         -------
         dict
         """
-        check_is_fitted(self, "levels_")
+        require_fitted(self, "levels_")
         return {
             "format": _FORMAT,
             "binary": list(self.binary),

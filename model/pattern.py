@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 from sksurv.util import Surv
 
+from ._checks import require_fitted
 from .estimators import CoxPH
 
 __all__ = ["CauseSpecificCox", "competing_outcome", "cause_text"]
@@ -237,7 +238,7 @@ class CauseSpecificCox(BaseEstimator):
         self.baseline_increments_ = increments
 
     def _relative_hazards(self, X: Any, check_input: bool = True) -> np.ndarray:
-        check_is_fitted(self, "models_")
+        require_fitted(self, "models_")
         if check_input:
             X = validate_data(self, X, reset=False, dtype=np.float64)
         # an element-wise product summed per row (not a BLAS product) keeps each row's number independent
@@ -282,7 +283,7 @@ class CauseSpecificCox(BaseEstimator):
             after = np.cumprod(np.maximum(1.0 - total, 0.0), axis=0)
             before = np.concatenate([np.ones((1, total.shape[1])), after[:-1]], axis=0)
             capped = total > 1.0  # cap a jump above 1 at 1 and share it between the causes by hazard
-            if capped.any():
+            if np.count_nonzero(capped):
                 before[capped] /= total[capped]
             sums = np.cumsum(before[:, None, :] * dH, axis=0)[last] * rk  # (n_times, K, rows)
             cif[lo:lo + step] = np.where(reached[:, None, None], sums, 0.0).transpose(2, 1, 0)
@@ -348,7 +349,7 @@ class CauseSpecificCox(BaseEstimator):
 
     def pattern_from_incidence(self, cif: np.ndarray) -> np.ndarray:
         """:meth:`likely_pattern` from already predicted incidences at one time, shape (n_samples, n_causes)."""
-        check_is_fitted(self, "models_")
+        require_fitted(self, "models_")
         labels = np.asarray(self.causes_, dtype=object)[np.argmax(cif, axis=1)]
         return np.where(cif.max(axis=1) > 0, labels, None)
 
@@ -368,7 +369,7 @@ class CauseSpecificCox(BaseEstimator):
             Format tag, hyperparameters, causes, event counts, feature names and one
             :meth:`CoxPH.to_dict <cnslrisk.model.estimators.CoxPH.to_dict>` per cause.
         """
-        check_is_fitted(self, "models_")
+        require_fitted(self, "models_")
         names = getattr(self, "feature_names_in_", None)
         return {
             "format": _FORMAT,

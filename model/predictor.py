@@ -188,8 +188,12 @@ class RiskModel:
         """
         return pd.DataFrame(self.predict_arrays(X, horizons, band=band), index=X.index)
 
-    def predict_arrays(self, X: Columns, horizons: tuple[float, ...] | None = None, *, band: bool = True
-                       ) -> dict[str, np.ndarray]:
+    def encode(self, X: Columns) -> np.ndarray:
+        """Checked covariates encoded as the survival model reads them (see ``encoded`` of :meth:`predict_arrays`)."""
+        return self.pipeline.named_steps["encode"].encode(X)
+
+    def predict_arrays(self, X: Columns, horizons: tuple[float, ...] | None = None, *, band: bool = True,
+                       encoded: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """:meth:`predict` as a dict of column name to array, for checked columns in any container.
 
         Parameters
@@ -199,6 +203,9 @@ class RiskModel:
             :meth:`Schema.check_records` (which is what lets one API record skip DataFrames).
         horizons, band
             As in :meth:`predict`.
+        encoded : ndarray, optional
+            ``X`` already passed through :meth:`encode` (a caller that also wants
+            :meth:`contribution_arrays` encodes once for both).
 
         Returns
         -------
@@ -210,7 +217,7 @@ class RiskModel:
         out: dict[str, Any] = {}
         if id_column and id_column in X:
             out[id_column] = np.asarray(X[id_column], dtype=object)
-        encoded = self.pipeline.named_steps["encode"].encode(X)  # once: every prediction below reuses it
+        encoded = self.encode(X) if encoded is None else encoded  # once: every prediction below reuses it
         times = np.asarray(horizons, dtype=float)
         risk, survival = self.pipeline[-1].predict_with_survival(encoded, np.concatenate([times, self.time_grid]),
                                                                  check_input=False)
@@ -218,8 +225,7 @@ class RiskModel:
         out["risk_group"] = self.risk_group(risk)
         interval = self._interval(X, times, encoded) if band else None
         lower, upper = interval if interval is not None else (np.full((len(risk), len(times)), np.nan),) * 2
-        for j, h in enumerate(horizons):
-            label = horizon_label(h)
+        for j, label in enumerate(map(horizon_label, horizons)):
             out[f"survival_{label}"] = survival[:, j]
             out[f"survival_{label}_lower"] = lower[:, j]
             out[f"survival_{label}_upper"] = upper[:, j]
@@ -233,8 +239,9 @@ class RiskModel:
         estimator = self.pattern[-1]
         encoded = self.pattern.named_steps["encode"].encode(X)  # the encoder picks its own columns
         cif = estimator.predict_cumulative_incidence(encoded, times, check_input=False)
-        out = {f"cif_{cause}_{horizon_label(h)}": cif[:, k, j]
-               for k, cause in enumerate(estimator.causes_) for j, h in enumerate(times)}
+        labels = [horizon_label(h) for h in times]
+        out = {f"cif_{cause}_{label}": cif[:, k, j]
+               for k, cause in enumerate(estimator.causes_) for j, label in enumerate(labels)}
         out["likely_pattern"] = estimator.pattern_from_incidence(cif[:, :, -1])
         return out
 
@@ -260,7 +267,7 @@ class RiskModel:
         times : ndarray, shape (n_times,)
         survival, lower, upper : ndarray, shape (n_samples, n_times)
         """
-        encoded = self.pipeline.named_steps["encode"].encode(X)
+        encoded = self.encode(X)
         survival = self.pipeline[-1].predict_survival(encoded, self.time_grid, check_input=False)
         band = self._interval(X, self.time_grid, encoded)
         return (self.time_grid, survival, *band) if band is not None else (self.time_grid, survival, None, None)
@@ -286,14 +293,18 @@ class RiskModel:
         """Per-covariate contribution to each row's risk score (see :attr:`contribution_method`)."""
         return pd.DataFrame(self.contribution_arrays(X), index=X.index)
 
-    def contribution_arrays(self, X: Columns) -> dict[str, np.ndarray]:
-        """:meth:`contributions` as a dict of covariate to array, for checked columns in any container."""
+    def contribution_arrays(self, X: Columns, *, encoded: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """:meth:`contributions` as a dict of covariate to array, for checked columns in any container.
+
+        ``encoded`` is ``X`` already passed through :meth:`encode`, as in :meth:`predict_arrays`.
+        """
         encoder = self.pipeline.named_steps["encode"]
         estimator = self.pipeline[-1]
-        encoded = encoder.encode(X)
+        encoded = encoder.encode(X) if encoded is None else encoded
         if self.kind in ("cox", "coxnet"):
             terms = (encoded - estimator.x_mean_) * estimator.coef_
-            return {c: terms[:, columns].sum(axis=1) for c, columns in self._encoded_columns.items()}
+            return {c: terms[:, columns[0]] if len(columns) == 1 else terms[:, columns].sum(axis=1)
+                    for c, columns in self._encoded_columns.items()}
         base = estimator.predict(encoded, check_input=False)
         n = len(base)
         out = {}

@@ -178,8 +178,9 @@ def score_records(
         survival, lower, upper} on the model's time grid.
     """
     checked = check_input(model, records, redact=redact)
-    predicted = model.predict_arrays(checked, horizons=horizons)
-    contributions = model.contribution_arrays(checked)
+    encoded = model.encode(checked)
+    predicted = model.predict_arrays(checked, horizons=horizons, encoded=encoded)
+    contributions = model.contribution_arrays(checked, encoded=encoded)
     predicted = {k: v.tolist() for k, v in predicted.items()}  # Python scalars at once: cheaper than per value
     contributions = {k: v.tolist() for k, v in contributions.items()}
     rows = []

@@ -13,10 +13,11 @@ from scipy.stats import norm
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 from sksurv.base import SurvivalAnalysisMixin
 from sksurv.util import check_array_survival
 
+from .._checks import require_fitted
 from ..summary import coefficient_table
 from ._breslow import RiskSets, breslow_baseline, partial_likelihood, step_lookup
 
@@ -33,7 +34,7 @@ class LinearCoxMixin(SurvivalAnalysisMixin):
     """
 
     def _validated(self, X: Any, check_input: bool = True) -> np.ndarray:
-        check_is_fitted(self, "coef_")
+        require_fitted(self, "coef_")
         return validate_data(self, X, reset=False, dtype=np.float64) if check_input else X
 
     def _centred(self, X: Any, check_input: bool = True) -> np.ndarray:
@@ -119,7 +120,7 @@ class LinearCoxMixin(SurvivalAnalysisMixin):
         return risk, np.exp(-(np.exp(risk)[:, None] * base[None, :]))
 
     def _export(self, extra: dict[str, Any]) -> dict[str, Any]:
-        check_is_fitted(self, "coef_")
+        require_fitted(self, "coef_")
         names = getattr(self, "feature_names_in_", None)
         return {
             "format": _FORMAT,
@@ -354,10 +355,9 @@ class CoxPH(LinearCoxMixin, BaseEstimator):
             raise ValueError(f"parameter level of predict_survival_interval must be in (0, 1); got {level!r}")
         Z = self._centred(X, check_input)
         times = np.atleast_1d(np.asarray(times, dtype=float))
-        look = self.unique_times_
-        h0 = step_lookup(look, self.cum_baseline_hazard_, times)
-        c0 = step_lookup(look, self.cum_baseline_var_, times)
-        A = step_lookup(look, self.cum_risk_mean_, times)
+        steps = np.column_stack([self.cum_baseline_hazard_, self.cum_baseline_var_, self.cum_risk_mean_])
+        at_times = step_lookup(self.unique_times_, steps, times)  # one lookup for the three step functions
+        h0, c0, A = at_times[:, 0], at_times[:, 1], at_times[:, 2:]
         V = self.variance_matrix_
         ZV = Z @ V
         zvz = np.einsum("ij,ij->i", ZV, Z)

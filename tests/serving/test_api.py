@@ -4,7 +4,9 @@ test must reach inside, e.g. to move an alias), on a free loopback port."""
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -36,7 +38,8 @@ def wait_healthy(base: str, process: subprocess.Popen | None = None, timeout: fl
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"server exited with code {process.returncode}")
-        with contextlib.suppress(requests.ConnectionError):
+        # a connection made while the workers still load the model waits in the backlog: a timeout, not an error
+        with contextlib.suppress(requests.ConnectionError, requests.Timeout):
             if requests.get(f"{base}/health", timeout=2).status_code == 200:
                 return
         time.sleep(0.2)
@@ -299,7 +302,39 @@ def test_alias_change_is_picked_up_on_reload_and_on_schedule(registered):
         client.set_registered_model_alias(name, "champion", first)
 
 
-def test_several_workers_answer_the_same(registered, tmp_path):
+def _connections_by_process(port: int) -> dict[int, int]:
+    """Established TCP connections whose local port is ``port``, counted per process holding them (Linux /proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError), open(table) as lines:
+            for line in list(lines)[1:]:
+                local, state, inode = line.split()[1], line.split()[3], line.split()[9]
+                if int(local.rsplit(":", 1)[1], 16) == port and state == "01":
+                    inodes.add(f"socket:[{inode}]")
+    counts = {}
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        with contextlib.suppress(OSError):
+            held = sum(1 for fd in fd_dir.iterdir() if os.readlink(fd) in inodes)
+            if held:
+                counts[int(fd_dir.parent.name)] = held
+    return counts
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_several_workers_answer_the_same_and_share_a_burst_of_connections(registered, tmp_path):
     with serve_subprocess(registered, tmp_path / "workers.log", "--workers", "2") as base:
-        answers = [post(base, PATIENT).json() for _ in range(6)]
+        port = int(base.rsplit(":", 1)[1])
+        connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(16)]
+        for connection in connections:  # 16 keep-alive connections opened in one burst, as a load balancer does
+            connection.connect()
+        answers = []
+        for connection in connections:
+            connection.request("POST", "/v1/predict", json.dumps(PATIENT), JSON)
+            answers.append(json.loads(connection.getresponse().read()))
+        held = _connections_by_process(port)
+        for connection in connections:
+            connection.close()
     assert all(answer == local(registered.model, [PATIENT]) for answer in answers)
+    # each worker accepts on its own SO_REUSEPORT socket, so the kernel spreads the connections by address hash:
+    # all 16 on one worker has probability 2 / 2**16 (uvicorn's shared socket gave them all to one worker often)
+    assert len(held) == 2 and sum(held.values()) == 16, held
