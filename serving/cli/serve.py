@@ -71,7 +71,7 @@ def serve_cli(
     tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).")] = None,  # noqa: E501
     refresh_seconds: Annotated[float, typer.Option("--refresh-seconds", help="Re-resolve the model alias this often and serve the version it points to (0: only on POST /v1/model/reload).", min=0)] = 30.0,  # noqa: E501
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level: critical, error, warning, info, debug.")] = "info",  # noqa: E501
-    workers: Annotated[int, typer.Option("--workers", help="Worker processes, each with its own copy of the model (POST /v1/model/reload reaches one; the others follow on schedule).", min=1)] = 1,  # noqa: E501
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes, each with its own copy of the model and its own SO_REUSEPORT socket; one per CPU core for the lowest latency under load (POST /v1/model/reload reaches one; the others follow on schedule).", min=1)] = 1,  # noqa: E501
 ) -> None:
     # fmt: on
     """Serve the REST API (`POST /v1/predict`, `GET /v1/model`, `GET /health`, `/docs`) and the web page at `/`.
