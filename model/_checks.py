@@ -57,24 +57,26 @@ def _as_text(values: np.ndarray) -> np.ndarray:
     if values.dtype.kind == "b":
         return np.where(values, "true", "false").astype(object)
     values = values.astype(object, copy=False)
-    if _json_numbers(values):  # JSON numbers: typed, as a DataFrame would hold them
+    kind = _inferred_kind(values)
+    if kind in ("integer", "floating", "mixed-integer-float"):  # JSON numbers: typed, as a DataFrame would hold them
         return np.fromiter((np.nan if v is None or v is pd.NA else v for v in values), dtype=float, count=values.size)
     # not once per distinct value for mixed types: factorize merges 1 and True, whose texts differ
-    distinct = values.size > _FACTORIZE_FROM and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")
-    return map_values(values, _normalise, missing=None, dtype=object, distinct=distinct)
+    return map_values(values, _normalise, missing=None, dtype=object, distinct=kind in ("string", "empty"))
 
 
-def _json_numbers(values: np.ndarray) -> bool:
-    """Whether an object column holds numbers only (missing aside), as ``pandas.api.types.infer_dtype`` says.
+def _inferred_kind(values: np.ndarray) -> str:
+    """``pandas.api.types.infer_dtype(values, skipna=True)``, cheaper for a few values (one API record).
 
-    A few values (one API record) are judged by their Python types: the same answer for ints, floats,
-    strings and booleans, without infer_dtype's fixed cost; anything else is left to infer_dtype.
+    Up to 256 ints, floats, strings and booleans (missing aside) are judged by their Python types:
+    ``"floating"`` when all are numbers, ``"mixed"`` otherwise. That is infer_dtype's answer to the one
+    question asked of so few values (numbers or not); whether to map once per distinct value only
+    arises above 256 values, where infer_dtype itself answers.
     """
     if values.size <= _FACTORIZE_FROM:
         seen = {type(v) for v in values if not (v is None or v is pd.NA or (type(v) is float and v != v))}
         if seen <= _PLAIN_TYPES:
-            return bool(seen) and seen <= {int, float}
-    return pd.api.types.infer_dtype(values, skipna=True) in ("integer", "floating", "mixed-integer-float")
+            return "floating" if seen and seen <= {int, float} else "mixed"
+    return pd.api.types.infer_dtype(values, skipna=True)
 
 
 def map_values(values: np.ndarray, function: Callable[[Any], Any], *, missing: Any, dtype: Any,

@@ -300,7 +300,7 @@ class RiskModel:
         """
         encoder = self.pipeline.named_steps["encode"]
         estimator = self.pipeline[-1]
-        encoded = encoder.encode(X) if encoded is None else encoded
+        encoded = self.encode(X) if encoded is None else encoded
         if self.kind in ("cox", "coxnet"):
             terms = (encoded - estimator.x_mean_) * estimator.coef_
             return {c: terms[:, columns[0]] if len(columns) == 1 else terms[:, columns].sum(axis=1)
