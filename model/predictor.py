@@ -21,7 +21,8 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from .band import band_interval
-from .contract import Schema, data_dictionary
+from .contract import Field, Schema, data_dictionary
+from .landmark import LandmarkModel
 from .pipeline import SurvivalPipeline
 
 __all__ = ["RiskModel", "horizon_label", "RISK_GROUPS", "ARTIFACT_KEY"]
@@ -110,6 +111,9 @@ class RiskModel:
     band : list of SurvivalPipeline, optional
         Bootstrap refits giving the 95 % band of models without a variance formula
         (:mod:`cnslrisk.model.band`); an unpenalised Cox model uses the delta method instead.
+    landmark : LandmarkModel, optional
+        The post-response model (:mod:`cnslrisk.model.landmark`): adds the ``post_response_*``
+        columns for patients whose best response is given.
     """
 
     kind: str
@@ -123,6 +127,7 @@ class RiskModel:
     metadata: dict[str, Any] = field(default_factory=dict)
     pattern: Pipeline | None = None
     band: list[SurvivalPipeline] | None = None
+    landmark: LandmarkModel | None = None
 
     @property
     def feature_columns(self) -> list[str]:
@@ -133,14 +138,24 @@ class RiskModel:
     def input_schema(self) -> Schema:
         """The validator of scoring input: the model's covariates (required) and its id column.
 
-        Other data-dictionary fields may be present (a full cohort row); they are passed over
-        unchecked, since the model does not use them. Any other column is unknown.
+        With a post-response model its response column is an optional, checked category. Other
+        data-dictionary fields may be present (a full cohort row); they are passed over unchecked,
+        since the model does not use them. Any other column is unknown.
         """
         f = self.features
         schema = Schema.for_columns(binary=f["binary"], categorical=f["categorical"], numeric=f["numeric"],
                                     id=f.get("id"))
+        if self.landmark is not None:
+            schema = replace(schema, fields=(*schema.fields, self._response_field()))
         used = set(schema.names)
         return replace(schema, passthrough=tuple(name for name in data_dictionary().names if name not in used))
+
+    def _response_field(self) -> Field:
+        name = self.landmark.response
+        known = data_dictionary().by_name().get(name)
+        spec = known or Field(name=name, type="category", role="post-infusion",
+                              description="best response, known by the landmark")
+        return replace(spec, required=False)
 
     @property
     def interval_method(self) -> str:
@@ -232,6 +247,8 @@ class RiskModel:
         out["median_time"] = self._median(survival[:, len(times):])
         if self.pattern is not None:
             out.update(self._patterns(X, times))
+        if self.landmark is not None:
+            out.update(self.landmark.predict_arrays(X, horizons, band=band))
         out["warnings"] = self.applicability(X)
         return out
 
@@ -257,6 +274,8 @@ class RiskModel:
             columns += [f"cif_{cause}_{horizon_label(h)}" for cause in self.pattern[-1].causes_
                         for h in horizons or self.horizons]
             columns.append("likely_pattern")
+        if self.landmark is not None:
+            columns += self.landmark.columns(tuple(horizons or self.horizons))
         return [*columns, "warnings"]
 
     def survival_curve(self, X: Columns) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
@@ -279,7 +298,10 @@ class RiskModel:
 
     def applicability(self, X: Columns) -> np.ndarray:
         """Per-row warnings (``"; "``-joined, empty when none): values outside training ranges, unseen levels."""
-        return np.asarray(self.pipeline.named_steps["encode"].applicability(X), dtype=object)
+        notes = self.pipeline.named_steps["encode"].applicability(X)
+        if self.landmark is not None:
+            notes = ["; ".join(filter(None, pair)) for pair in zip(notes, self.landmark.applicability(X), strict=True)]
+        return np.asarray(notes, dtype=object)
 
     @property
     def contribution_method(self) -> str:
@@ -355,6 +377,8 @@ class RiskModel:
                               for i, member in enumerate(self.band)]
         if self.pattern is not None:
             params["pattern"] = _pipeline_to_dict(self.pattern)
+        if self.landmark is not None:
+            params["landmark"] = self.landmark.to_dict()
         path = directory / _PARAMS_FILE
         path.write_text(json.dumps(params, indent=1, allow_nan=True))
         return path
@@ -386,4 +410,5 @@ class RiskModel:
             metadata=params["metadata"],
             pattern=_pipeline_from_dict(params["pattern"], plain=True) if "pattern" in params else None,
             band=band,
+            landmark=LandmarkModel.from_dict(params["landmark"]) if "landmark" in params else None,
         )

@@ -124,10 +124,24 @@ def provenance(model: RiskModel) -> dict[str, Any]:
         "sample_size_adequate": size.get("adequate"),
         "interval_method": model.interval_method,
         "time_unit": model.time_unit,
+        "post_response": _post_response_provenance(card.get("post_response")),
         "not_for_clinical_use": source != "real",
         "notice": ("NOT FOR CLINICAL USE: trained on synthetic data" if source == "synthetic"
                    else "research use only; check the model card before relying on it"),
     }
+
+
+def _post_response_provenance(section: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The post-response model's own line: landmark, its cohort and its validation (None without one)."""
+    if not section:
+        return None
+    corrected = section["validation"]["bootstrap"]["corrected"]
+    return {"landmark_time": section["landmark_time"], "response": section["response"], "n": section["n"],
+            "events": section["events"], "corrected_c_index": corrected.get("c_index"),
+            "corrected_calibration_slope": corrected.get("calibration_slope"),
+            "sample_size_adequate": section["sample_size"].get("adequate"),
+            "valid_for": (f"patients progression-free at {section['landmark_time']:g} {section['time_unit']} "
+                          f"whose {section['response']} was assessed by then")}
 
 
 def check_input(model: RiskModel, frame: pd.DataFrame | list[dict[str, Any]], *, redact: bool = False

@@ -25,6 +25,7 @@ __all__ = [
     "MlflowConfig",
     "PromotionConfig",
     "PatternConfig",
+    "LandmarkConfig",
     "TrainingConfig",
     "load_config",
     "default_config_path",
@@ -63,9 +64,11 @@ class FeaturesConfig:
 
 @dataclass(frozen=True)
 class ModelsConfig:
-    """``[models]``: which model types to fit and their fixed settings."""
+    """``[models]``: which model types to fit and their fixed settings (``cox_alpha``: a ridge penalty
+    on the Cox model, 0 = none)."""
 
     fit: tuple[str, ...] = MODEL_KINDS
+    cox_alpha: float = 0.0
     rsf_trees: int = 200
     coxnet_l1_ratio: float = 0.5
     inner_folds: int = 3
@@ -83,6 +86,22 @@ class PatternConfig:
     features: tuple[str, ...] = ()
     alpha: float = 0.1
     repeats: int = 2
+
+
+@dataclass(frozen=True)
+class LandmarkConfig:
+    """``[landmark]``: the post-response model, fitted when ``time`` is given.
+
+    At ``time`` (from infusion, in ``data.time_unit``; the first response assessment) the patients
+    still progression-free with a known ``response`` are refitted on the time left, with the response
+    as a covariate beside ``features`` (default: the pattern model's covariates). ``alpha`` is a ridge
+    penalty on its Cox model: a response level held by a few patients cannot support an unpenalised fit.
+    """
+
+    time: float | None = None
+    response: str = "best_response"
+    features: tuple[str, ...] = ()
+    alpha: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -126,6 +145,7 @@ class TrainingConfig:
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
     pattern: PatternConfig = field(default_factory=PatternConfig)
+    landmark: LandmarkConfig = field(default_factory=LandmarkConfig)
     seed: int = 0
     n_jobs: int = 1
     source: str = "<defaults>"
@@ -141,6 +161,11 @@ class TrainingConfig:
         """Covariates of the relapse-pattern model (see :class:`PatternConfig`)."""
         columns = self.feature_columns
         return list(self.pattern.features) or [c for c in ("pce", "lmd") if c in columns] or columns
+
+    @property
+    def landmark_features(self) -> list[str]:
+        """Covariates of the post-response model beside the response (see :class:`LandmarkConfig`)."""
+        return list(self.landmark.features) or self.pattern_features
 
     def tracking_uri(self) -> str:
         """The MLflow tracking URI: ``MLFLOW_TRACKING_URI`` when set, else the config's."""
@@ -169,6 +194,7 @@ _SECTIONS = {
     "mlflow": MlflowConfig,
     "promotion": PromotionConfig,
     "pattern": PatternConfig,
+    "landmark": LandmarkConfig,
 }
 _TOP = {"seed": "int", "n_jobs": "int"}
 
@@ -196,7 +222,7 @@ def _check_type(where: str, value: Any, annotation: str) -> Any:
         if not number or int(value) != value or isinstance(value, float):
             raise ConfigError(f"config key {where} must be a whole number; got {value!r}")
         return value
-    if annotation == "float":
+    if annotation in ("float", "float | None"):
         if not number:
             raise ConfigError(f"config key {where} must be a number; got {value!r}")
         return float(value)
@@ -244,6 +270,8 @@ def _validate(config: TrainingConfig) -> None:
         (v.calibration_groups >= 2, f"validation.calibration_groups must be at least 2; got {v.calibration_groups}"),
         (v.band_resamples >= 20, f"validation.band_resamples must be at least 20; got {v.band_resamples}"),
         (len(m.fit) > 0, "models.fit must name at least one of cox, coxnet, rsf"),
+        (m.cox_alpha >= 0, f"models.cox_alpha must be 0 or more; got {m.cox_alpha}"),
+        (config.landmark.alpha >= 0, f"landmark.alpha must be 0 or more; got {config.landmark.alpha}"),
         (m.rsf_trees >= 1, f"models.rsf_trees must be at least 1; got {m.rsf_trees}"),
         (0.0 < m.coxnet_l1_ratio <= 1.0, f"models.coxnet_l1_ratio must be in (0, 1]; got {m.coxnet_l1_ratio}"),
         (m.inner_folds >= 2, f"models.inner_folds must be at least 2; got {m.inner_folds}"),
@@ -271,6 +299,22 @@ def _validate(config: TrainingConfig) -> None:
     clash = sorted(outcome & set(columns))
     if clash:
         raise ConfigError(f"features: column {clash[0]} is an id or outcome column and cannot be a covariate")
+    _validate_landmark(config, outcome)
+
+
+def _validate_landmark(config: TrainingConfig, outcome: set[str]) -> None:
+    lm, columns, horizons = config.landmark, config.feature_columns, config.validation.horizons
+    if lm.time is None:
+        return
+    if not 0 < lm.time < max(horizons):
+        raise ConfigError(f"landmark.time must be after infusion and before the last horizon ({max(horizons):g}); "
+                          f"got {lm.time:g}")
+    if lm.response in columns or lm.response in outcome:
+        raise ConfigError(f"landmark.response: {lm.response} is a covariate or an outcome column; it must be the "
+                          "best-response column (known only after infusion)")
+    unknown = [c for c in lm.features if c not in columns]
+    if unknown:
+        raise ConfigError(f"landmark.features: {unknown[0]} is not one of the configured covariates")
 
 
 def load_config(

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from cnslrisk.model import Schema, read_cohort, to_surv
+from cnslrisk.model.contract import Field, data_dictionary
 
 from .config import TrainingConfig
 
@@ -29,12 +30,15 @@ class TrainingData:
         Competing event type per patient as text (the censored value for censored patients).
     provenance : dict
         ``source`` (synthetic or real), ``sha256``, ``n``, ``events``, ``path`` and what the file said about itself.
+    response : numpy.ndarray or None
+        Best response per patient as text (None when missing), kept when the config has a landmark.
     """
 
     X: pd.DataFrame
     y: np.ndarray
     cause: np.ndarray | None
     provenance: dict[str, Any]
+    response: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -46,12 +50,18 @@ class TrainingData:
 
 
 def cohort_schema(config: TrainingConfig) -> Schema:
-    """The schema a config implies: its outcome columns plus its covariates by kind."""
+    """The schema a config implies: its outcome columns, its covariates by kind and, with a landmark,
+    the optional response column."""
     d, f = config.data, config.features
-    return Schema.for_columns(
+    schema = Schema.for_columns(
         binary=f.binary, categorical=f.categorical, numeric=f.numeric, id=d.id, time=d.time,
         event=d.event, cause=d.cause, censored=d.censored, time_unit=d.time_unit,
     )
+    if config.landmark.time is None:
+        return schema
+    name = config.landmark.response
+    spec = data_dictionary().by_name().get(name) or Field(name=name, type="category", role="post-infusion")
+    return replace(schema, fields=(*schema.fields, replace(spec, required=False)))
 
 
 def load_training_data(config: TrainingConfig) -> TrainingData:
@@ -87,5 +97,10 @@ def load_training_data(config: TrainingConfig) -> TrainingData:
         "follow_up_max": float(y["time"].max()),
     }
     X = cohort[config.feature_columns].reset_index(drop=True)
-    return TrainingData(X=X, y=y, cause=cause, provenance=provenance)
+    response = None
+    if config.landmark.time is not None:
+        name = config.landmark.response
+        response = (cohort[name].astype(object).where(cohort[name].notna(), None).to_numpy() if name in cohort
+                    else np.full(len(y), None, dtype=object))
+    return TrainingData(X=X, y=y, cause=cause, provenance=provenance, response=response)
 

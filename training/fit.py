@@ -17,7 +17,8 @@ from .config import MODEL_KINDS, TrainingConfig
 from .data import TrainingData
 from .validate import CrossValidationResult, cross_validate
 
-__all__ = ["Candidate", "fit_candidate", "choose", "pipeline_factory", "fit_pattern", "fit_band", "TIE_TOLERANCE"]
+__all__ = ["Candidate", "fit_candidate", "choose", "pipeline_factory", "fit_pattern", "fit_band", "sample_size_section",
+           "TIE_TOLERANCE"]
 
 # Corrected C-indices closer than this are a tie, which goes to the simpler model (cox < coxnet < rsf):
 # at n = 60 the bootstrap SE of C is about 0.03, so smaller differences carry no information.
@@ -43,7 +44,7 @@ class Candidate:
 def pipeline_factory(kind: str, config: TrainingConfig) -> Callable[[], SurvivalPipeline]:
     """A zero-argument factory for an unfitted pipeline of ``kind`` (inner tuning included)."""
     f, m = config.features, config.models
-    params: dict[str, Any] = {}
+    params: dict[str, Any] = {"alpha": m.cox_alpha} if kind == "cox" and m.cox_alpha else {}
     if kind == "rsf":
         params = {"n_estimators": m.rsf_trees, "inner_cv": m.inner_folds}
     elif kind == "coxnet":
@@ -96,6 +97,21 @@ def choose(candidates: dict[str, Candidate]) -> Candidate:
     ordered = [candidates[k] for k in MODEL_KINDS if k in candidates]
     best = max(c.corrected_c for c in ordered if np.isfinite(c.corrected_c))
     return next(c for c in ordered if c.corrected_c >= best - TIE_TOLERANCE)
+
+
+def sample_size_section(chosen: Candidate, config: TrainingConfig, data: TrainingData, *,
+                        cox: Candidate | None = None) -> dict[str, Any]:
+    """The card's sample-size section: events per parameter of ``chosen`` and Riley's minimum n
+    (its R2_CS from the Cox candidate ``cox`` when there is one)."""
+    from cnslrisk.model.pipeline import n_parameters
+
+    from .sample_size import assess_sample_size
+
+    horizons = config.validation.horizons
+    lp = cox.pipeline.predict(data.X) if cox is not None else None
+    result = assess_sample_size(data.y, parameters=n_parameters(chosen.pipeline), linear_predictor=lp,
+                                timepoint=horizons[len(horizons) // 2])
+    return result.to_dict()
 
 
 def training_km(y: np.ndarray) -> dict[str, list[float]]:

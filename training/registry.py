@@ -125,6 +125,8 @@ def _signature(model: RiskModel, input_example: pd.DataFrame) -> Any:
     columns = [ColSpec(AnyType(), name) for name in model.feature_columns]
     if model.features.get("id"):
         columns.insert(0, ColSpec(AnyType(), model.features["id"], required=False))
+    if model.landmark is not None:
+        columns.append(ColSpec(AnyType(), model.landmark.response, required=False))
     inferred = infer_signature(input_example, model.predict(input_example), params={"horizons": list(model.horizons)})
     return ModelSignature(inputs=Schema(columns), outputs=inferred.outputs, params=inferred.params)
 

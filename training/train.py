@@ -20,7 +20,17 @@ from . import registry
 from .card import build_card, card_files
 from .config import TrainingConfig, load_config
 from .data import TrainingData, load_training_data
-from .fit import Candidate, choose, fit_band, fit_candidate, fit_pattern, pipeline_factory, risk_cutpoints, training_km
+from .fit import (
+    Candidate,
+    choose,
+    fit_band,
+    fit_candidate,
+    fit_pattern,
+    pipeline_factory,
+    risk_cutpoints,
+    sample_size_section,
+    training_km,
+)
 
 __all__ = ["TrainResult", "train", "synthetic_example"]
 
@@ -41,8 +51,8 @@ class TrainResult:
 def synthetic_example(model: RiskModel) -> pd.DataFrame:
     """One made-up patient for MLflow's input example: no value is taken from any patient row.
 
-    Binary covariates are false, categorical ones take the reference level and numeric ones the
-    middle of the encoder's training range, rounded.
+    Binary covariates are false, categorical ones (and the best response of a post-response model)
+    take the reference level and numeric ones the middle of the encoder's training range, rounded.
     """
     encoder = model.pipeline.named_steps["encode"]
     row: dict[str, Any] = {}
@@ -55,6 +65,8 @@ def synthetic_example(model: RiskModel) -> pd.DataFrame:
         row[name] = encoder.levels_[name][0]
     for name in model.features["numeric"]:
         row[name] = float(round((encoder.low_[name] + encoder.high_[name]) / 2))
+    if model.landmark is not None:
+        row[model.landmark.response] = model.landmark.levels[0]
     return pd.DataFrame([row])
 
 
@@ -113,21 +125,6 @@ def _risk_model(candidate: Candidate, config: TrainingConfig, data: TrainingData
         risk_cutpoints=risk_cutpoints(candidate.pipeline.predict(data.X)),
         training_km=training_km(data.y),
     )
-
-
-def _sample_size(candidates: dict[str, Candidate], chosen: Candidate, config: TrainingConfig,
-                 data: TrainingData) -> dict[str, Any]:
-    """Events per candidate parameter and Riley's minimum n; R2_CS from the Cox fit when there is one."""
-    from cnslrisk.model.pipeline import n_parameters
-
-    from .sample_size import assess_sample_size
-
-    horizons = config.validation.horizons
-    cox = candidates.get("cox")
-    lp = cox.pipeline.predict(data.X) if cox is not None else None
-    result = assess_sample_size(data.y, parameters=n_parameters(chosen.pipeline), linear_predictor=lp,
-                                timepoint=horizons[len(horizons) // 2])
-    return result.to_dict()
 
 
 def _calibration(chosen: Candidate, config: TrainingConfig, data: TrainingData) -> tuple[dict[str, Any], Any]:
@@ -231,7 +228,11 @@ def train(
                                    "features": config.pattern_features,
                                    "causes": list(model.pattern[-1].causes_),
                                    "likely_pattern": "argmax of the cumulative incidences at the last horizon"}
-    sample_size = _sample_size(candidates, chosen, config, data)
+    sample_size = sample_size_section(chosen, config, data, cox=candidates.get("cox"))
+    if config.landmark.time is not None:
+        from .landmark import fit_landmark
+
+        model.landmark, extras["post_response"] = fit_landmark(config, data, progress=progress)
     card = build_card(chosen, candidates, config, data, model, sample_size=sample_size, calibration=calibration,
                       extras=extras)
     for kind, candidate in candidates.items():

@@ -69,11 +69,33 @@ def _print_summary(result: dict[str, Any], time_unit: str) -> None:
                 console.print(f"cumulative incidence by {h:g} {time_unit}: "
                               + ", ".join(f"{k} {v:.0%}" for k, v in cifs.items()), highlight=False)
             console.print(f"most likely pattern should progression occur: {row['likely_pattern']}", highlight=False)
+        _print_post_response(result, row, time_unit)
         contributions = sorted(row["contributions"].items(), key=lambda kv: -abs(kv[1]))
         console.print("contributions to the risk score: " + ", ".join(f"{k} {v:+.2f}" for k, v in contributions),
                       highlight=False)
         for warning in row["warnings"]:
             console.print(f"[yellow]warning:[/] {warning}", highlight=False, markup=True)
+
+
+def _print_post_response(result: dict[str, Any], row: dict[str, Any], time_unit: str) -> None:
+    """The post-response prediction, when the patient's best response was given (labelled as such)."""
+    landmark = result["provenance"].get("post_response")
+    shown = [h for h in result["horizons"] if row.get(f"post_response_survival_{h:g}") is not None]
+    if not landmark or not shown:
+        return
+    c_index = landmark["corrected_c_index"] or float("nan")
+    console.print(f"[bold]post-response prediction[/] (valid for {landmark['valid_for']}; {landmark['n']} such "
+                  f"patients, {landmark['events']} events, corrected C {c_index:.3f}):", highlight=False)
+    for h in shown:
+        label = f"{h:g}"
+        low, high = row[f"post_response_survival_{label}_lower"], row[f"post_response_survival_{label}_upper"]
+        band = "n/a" if low is None else f"{low:.0%} – {high:.0%}"
+        survival = row[f"post_response_survival_{label}"]
+        console.print(f"  CNS-PFS1 at {label} {time_unit}: {survival:.0%} (95 % band {band})", highlight=False)
+    median = row["post_response_median_time"]
+    pattern = row.get("post_response_likely_pattern") or "n/a"
+    console.print(f"  median CNS-PFS1: {'not reached' if median is None else f'{median:.1f} {time_unit}'}; most likely "
+                  f"pattern should progression occur: {pattern}", highlight=False)
 
 
 # fmt: off

@@ -148,7 +148,7 @@ def test_model_endpoint(server, registered):
     assert body["card"] == json.loads(json.dumps(model_card(model)))
     assert body["training_km"] == model.training_km
     names = [f["name"] for f in body["inputs"]]
-    assert sorted(names) == sorted([model.features["id"], *model.feature_columns])
+    assert sorted(names) == sorted([model.features["id"], *model.feature_columns, model.landmark.response])
     dictionary = data_dictionary().by_name()
     for spec in body["inputs"]:
         assert (spec["unit"], spec["levels"], spec["min"], spec["max"]) == (
@@ -166,7 +166,7 @@ def test_openapi_schema_comes_from_the_dictionary(server, registered):
     patient = spec["components"]["schemas"]["Patient"]
     assert patient["additionalProperties"] is False
     assert sorted(patient["required"]) == sorted(registered.model.feature_columns)
-    used = {registered.model.features["id"], *registered.model.feature_columns}
+    used = {registered.model.features["id"], *registered.model.feature_columns, registered.model.landmark.response}
     for field in data_dictionary().fields:
         prop = patient["properties"][field.name]
         assert field.description in prop["description"]

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 PATIENT = {"patient_id": "P-1", "age": 61, "ecog": 1, "cnsl_type": "primary", "prior_lines": 2,
@@ -51,6 +52,19 @@ def test_summary_horizons_and_plot(registered, tmp_path):
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_summary_labels_the_post_response_prediction_only_when_a_response_is_given(registered):
+    without = run(registered, "--patient", json.dumps(PATIENT))
+    assert without.returncode == 0, without.stderr
+    assert "post-response prediction" not in without.stdout
+    given = run(registered, "--patient", json.dumps({**PATIENT, "best_response": "PD"}))
+    assert given.returncode == 0, given.stderr
+    landmark = registered.model.landmark
+    assert f"post-response prediction (valid for patients progression-free at {landmark.time:g} months" in given.stdout
+    expected = registered.model.predict(registered.model.input_schema.check(
+        pd.DataFrame([{**PATIENT, "best_response": "PD"}]), require_outcome=False))
+    assert f"CNS-PFS1 at 6 months: {expected['post_response_survival_6'].iloc[0]:.0%}" in given.stdout
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -61,6 +75,8 @@ def test_summary_horizons_and_plot(registered, tmp_path):
         (["--patient", json.dumps({k: v for k, v in PATIENT.items() if k != "lmd"})],
          "field lmd: required column is missing"),
         (["--patient", json.dumps({**PATIENT, "lmdd": True})], "field lmdd: unknown column"),
+        (["--patient", json.dumps({**PATIENT, "best_response": "complete"})],
+         "field best_response: 'complete' is not one of {CR, PR, SD, PD}"),
         (["--patient", json.dumps(PATIENT), "--horizons", "6,3"], "horizons must be positive and increasing"),
         ([], "give exactly one of --patient, --patient-file or --input FILE --out FILE"),
     ],

@@ -24,7 +24,7 @@ def test_spark_udf_gives_the_local_scorer_numbers(spark, registered):
     mlflow.set_tracking_uri(registered.tracking_uri)
     scorer = load(registered.model_uri, tracking_uri=registered.tracking_uri)
     patients = generate_cohort(300, seed=17)
-    columns = ["patient_id", *scorer.model.feature_columns]
+    columns = ["patient_id", *scorer.model.feature_columns, scorer.model.landmark.response]
     udf = mlflow.pyfunc.spark_udf(spark, registered.model_uri, env_manager="local")
     scored = (spark.createDataFrame(patients[columns]).repartition(3)
               .withColumn("prediction", udf(*columns)).select("prediction.*").toPandas())

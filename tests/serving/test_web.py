@@ -92,6 +92,7 @@ def test_form_submit_shows_the_api_numbers(page_server, browser, registered, tmp
     assert page.locator("#risk-group").inner_text() == row["risk_group"]
     assert page.locator("#risk-score").inner_text() == f"{row['risk_score']:.3f}"
     assert page.locator("#likely-pattern").inner_text() == row["likely_pattern"]
+    assert page.locator("#post-response-panel").is_hidden()  # no best response entered: no post-response panel
     for name, value in row["contributions"].items():
         assert page.get_by_text(f"{'+' if value >= 0 else '-'}{abs(value):.3f}", exact=True).count() >= 1, name
     assert page.locator("#prov-model_version").inner_text() == api["provenance"]["model_version"]
@@ -115,6 +116,33 @@ def test_form_submit_shows_the_api_numbers(page_server, browser, registered, tmp
         assert path.stat().st_size > 10_000
         _save(path)
     assert outside == [] and errors == []
+    page.close()
+
+
+def test_a_best_response_adds_the_labelled_post_response_prediction(page_server, browser):
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{page_server}/")
+    page.wait_for_selector("body[data-state=ready]", timeout=20_000)
+    for name, value in {**ENTERED, "best_response": "SD"}.items():
+        if page.locator(f"#f-{name}").evaluate("n => n.tagName") == "SELECT":
+            page.select_option(f"#f-{name}", value)
+        else:
+            page.fill(f"#f-{name}", value)
+    page.click("#submit")
+    page.wait_for_selector("#post-response-panel:not([hidden])", timeout=20_000)
+    patient = {"patient_id": "WEB-007", "pce": True, "lmd": True, "steroids": False, "ldh_elevated": True,
+               "cnsl_type": "secondary", "age": 71.5, "ecog": 2, "prior_lines": 4, "best_response": "SD"}
+    api = requests.post(f"{page_server}/v1/predict", json=patient, headers=JSON, timeout=30).json()
+    row, landmark = api["predictions"][0], api["provenance"]["post_response"]
+    for h in (h for h in api["horizons"] if h > landmark["landmark_time"]):
+        cell = page.locator(f"#post-surv-{h:g}")
+        assert float(cell.get_attribute("data-value")) == row[f"post_response_survival_{h:g}"]
+    assert f"still progression-free {landmark['landmark_time']:g} months after infusion" in page.locator(
+        "#post-response-note").inner_text()
+    assert page.locator("#post-response-pattern").inner_text() == row["post_response_likely_pattern"]
+    assert errors == []
     page.close()
 
 

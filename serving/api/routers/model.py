@@ -19,7 +19,10 @@ router = APIRouter(prefix="/v1/model", tags=["model"], dependencies=[Depends(req
 
 
 def _default(model: RiskModel, spec: Any) -> Any:
-    """A sensible starting value for the form: the training mean, the reference level, false."""
+    """A sensible starting value for the form: the training mean, the reference level, false; none for an
+    optional category (the best response: not known at infusion)."""
+    if spec.type == "category" and not spec.required:
+        return None
     if spec.type == "boolean":
         return False
     if spec.type == "category":
@@ -32,10 +35,12 @@ def _default(model: RiskModel, spec: Any) -> Any:
 
 
 def input_fields(model: RiskModel) -> list[dict[str, Any]]:
-    """The covariates the model needs plus its optional id, described from the data dictionary."""
+    """The covariates the model needs plus its optional id and best response, described from the data dictionary."""
 
     schema = model.input_schema
     wanted = {model.features.get("id")} | set(model.feature_columns)
+    if model.landmark is not None:
+        wanted.add(model.landmark.response)
     return [field_spec(f, _default(model, f)) for f in schema.fields if f.name in wanted]
 
 

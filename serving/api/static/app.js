@@ -47,8 +47,9 @@ function fieldInput(spec) {
   if (spec.type === "boolean" || spec.type === "category") {
     input = el("select", { id, name: spec.name });
     const options = spec.type === "boolean" ? [["false", "no"], ["true", "yes"]] : spec.levels.map((l) => [l, l]);
+    if (!spec.required) options.unshift(["", "not known"]); // an optional field may be left out
     for (const [value, label] of options) input.appendChild(el("option", { value }, label));
-    input.value = String(spec.default);
+    input.value = spec.default === null ? "" : String(spec.default);
   } else if (spec.type === "number" || spec.type === "integer") {
     input = el("input", { id, name: spec.name, type: "number", step: spec.type === "integer" ? "1" : "any" });
     if (spec.min !== null) input.min = spec.min;
@@ -245,6 +246,7 @@ function render(result, patient) {
   }
   drawCurve(row.curve, modelInfo.training_km, result.horizons, unit);
   renderPattern(result, row);
+  renderPostResponse(result, row);
   renderContributions(result, row);
   renderProvenance(result.provenance);
 }
@@ -278,6 +280,32 @@ function renderPattern(result, row) {
     tickLabel: (v) => Math.round(v * 100) + "%", legend: causes.map((c, k) => [COLORS[k % COLORS.length], c]) });
 }
 
+function renderPostResponse(result, row) {
+  const landmark = result.provenance.post_response;
+  const given = landmark && row.post_response_median_time !== undefined &&
+    result.horizons.some((h) => row[`post_response_survival_${hLabel(h)}`] !== null);
+  $("post-response-panel").hidden = !given;
+  if (!given) return;
+  const unit = result.provenance.time_unit;
+  $("post-response-note").textContent = `Re-scored with the best response, for a patient still progression-free ` +
+    `${landmark.landmark_time} ${unit} after infusion (${landmark.n} such patients, ${landmark.events} events; ` +
+    `corrected C ${num(landmark.corrected_c_index, 3)}). Horizons from infusion.`;
+  const body = $("post-response-table").querySelector("tbody");
+  body.replaceChildren();
+  for (const h of result.horizons) {
+    const key = `post_response_survival_${hLabel(h)}`;
+    if (row[key] === null) continue;
+    const tr = el("tr");
+    cell(tr, `${hLabel(h)} ${unit}`);
+    cell(tr, pct(row[key]), { id: "post-surv-" + hLabel(h), "data-value": row[key] });
+    cell(tr, row[key + "_lower"] === null ? "n/a" : `${pct(row[key + "_lower"])} – ${pct(row[key + "_upper"])}`);
+    body.appendChild(tr);
+  }
+  const median = row.post_response_median_time;
+  $("post-response-median").textContent = median === null ? "not reached" : `${num(median, 1)} ${unit}`;
+  $("post-response-pattern").textContent = row.post_response_likely_pattern ?? "n/a";
+}
+
 function renderContributions(result, row) {
   $("contribution-method").textContent = "(" + result.contribution_method + ")";
   const entries = Object.entries(row.contributions).sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
@@ -295,6 +323,7 @@ function renderProvenance(p) {
   const body = $("provenance").querySelector("tbody");
   body.replaceChildren();
   for (const [k, v] of Object.entries(p)) {
+    if (v !== null && typeof v === "object") continue; // post_response: its own panel
     const tr = el("tr");
     cell(tr, k.replaceAll("_", " "));
     cell(tr, v === null ? "n/a" : typeof v === "number" ? String(Number(v.toFixed(3))) : String(v), { id: "prov-" + k });

@@ -1,0 +1,180 @@
+"""The post-response (landmark) prediction: CNS-PFS1 re-scored once the best response is known.
+
+Best response is not known at infusion, so it cannot enter the baseline model. At a landmark time
+``L`` (the first response assessment, e.g. 1 month after infusion) the patients still
+progression-free are refitted on the time left after ``L`` with their best response as an extra
+covariate (the landmark approach, van Houwelingen 2007). For a patient progression-free at ``L``
+with response ``r`` it gives, for horizons ``h > L`` measured from infusion like the baseline
+columns,
+
+``P(T > h | T > L, x, r) = S_L(h - L | x, r)``
+
+and the cumulative incidence of each relapse pattern between ``L`` and ``h``. It is valid only for
+a patient progression-free at ``L`` whose response was assessed by then; it is labelled
+``post_response_*`` everywhere so that it is never read as the baseline prediction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from .pipeline import SurvivalPipeline
+
+__all__ = ["LandmarkModel", "PREFIX"]
+
+PREFIX = "post_response_"
+
+Columns = pd.DataFrame | Mapping[str, Any]
+
+
+def _label(h: float) -> str:
+    return f"{h:g}"
+
+
+@dataclass
+class LandmarkModel:
+    """A Cox model for the time left after the landmark, fitted on the patients progression-free then.
+
+    Parameters
+    ----------
+    time : float
+        The landmark, in the model's time unit from infusion.
+    response : str
+        The best-response column (a categorical covariate of ``pipeline``).
+    pipeline : SurvivalPipeline
+        Fitted encoder + Cox model on residual time ``T - time``.
+    time_grid : ndarray
+        Distinct residual event times of the landmark cohort.
+    pattern : sklearn Pipeline, optional
+        Encoder + :class:`~cnslrisk.model.pattern.CauseSpecificCox` on residual time, for
+        ``post_response_cif_<cause>_<h>`` and ``post_response_likely_pattern``.
+    """
+
+    time: float
+    response: str
+    pipeline: SurvivalPipeline
+    time_grid: np.ndarray
+    pattern: Pipeline | None = None
+
+    @property
+    def levels(self) -> list[str]:
+        """The responses seen among the patients progression-free at the landmark (reference first)."""
+        return list(self.pipeline.named_steps["encode"].levels_[self.response])
+
+    @property
+    def causes(self) -> list[str]:
+        return list(self.pattern[-1].causes_) if self.pattern is not None else []
+
+    def columns(self, horizons: tuple[float, ...]) -> list[str]:
+        """The ``post_response_*`` output columns, in order."""
+        columns = []
+        for label in map(_label, horizons):
+            columns += [f"{PREFIX}survival_{label}", f"{PREFIX}survival_{label}_lower",
+                        f"{PREFIX}survival_{label}_upper"]
+        columns.append(f"{PREFIX}median_time")
+        if self.pattern is not None:
+            columns += [f"{PREFIX}cif_{cause}_{_label(h)}" for cause in self.causes for h in horizons]
+            columns.append(f"{PREFIX}likely_pattern")
+        return columns
+
+    @property
+    def _inputs(self) -> list[str]:
+        """The covariate columns both encoders read (the response among them)."""
+        encoders = [p.named_steps["encode"] for p in (self.pipeline, self.pattern) if p is not None]
+        return list(dict.fromkeys(c for e in encoders for c in (*e.binary, *e.categorical, *e.numeric)))
+
+    def _responses(self, X: Columns) -> np.ndarray:
+        n = len(next(iter(X.values()))) if isinstance(X, Mapping) else len(X)
+        if self.response not in X:
+            return np.full(n, None, dtype=object)
+        return np.asarray(X[self.response], dtype=object)
+
+    def _usable(self, responses: np.ndarray) -> np.ndarray:
+        known = set(self.levels)
+        return np.fromiter((isinstance(r, str) and r in known for r in responses), dtype=bool, count=responses.size)
+
+    def predict_arrays(self, X: Columns, horizons: tuple[float, ...], *, band: bool = True) -> dict[str, np.ndarray]:
+        """The ``post_response_*`` columns; empty (NaN, None) where the response is missing or was not
+        seen at the landmark, and at horizons not after the landmark.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame or mapping of str to array
+            Checked covariates including the response column (when any row has one).
+        horizons : tuple of float
+            From infusion, as the baseline columns.
+        band : bool, default=True
+            Compute the 95 % band (delta method); False leaves ``_lower``/``_upper`` empty.
+
+        Returns
+        -------
+        dict of str to ndarray
+            The columns of :meth:`columns`.
+        """
+        responses = self._responses(X)
+        n = responses.size
+        rows = np.flatnonzero(self._usable(responses))
+        times = np.asarray(horizons, dtype=float)
+        after = times > self.time
+        residual = times[after] - self.time
+        out: dict[str, np.ndarray] = {c: np.full(n, np.nan) for c in self.columns(horizons)}
+        if self.pattern is not None:
+            out[f"{PREFIX}likely_pattern"] = np.full(n, None, dtype=object)
+        if rows.size == 0:
+            return out
+        subset = {c: np.asarray(X[c], dtype=object if c == self.response else None)[rows] for c in self._inputs}
+        encoded = self.pipeline.named_steps["encode"].encode(subset)
+        estimator = self.pipeline[-1]
+        _, survival = estimator.predict_with_survival(encoded, np.concatenate([residual, self.time_grid]),
+                                                      check_input=False)
+        labels = [_label(h) for h in times[after]]
+        for j, label in enumerate(labels):
+            out[f"{PREFIX}survival_{label}"][rows] = survival[:, j]
+        if band:
+            lower, upper = estimator.predict_survival_interval(encoded, residual, level=0.95, check_input=False)
+            for j, label in enumerate(labels):
+                out[f"{PREFIX}survival_{label}_lower"][rows] = lower[:, j]
+                out[f"{PREFIX}survival_{label}_upper"][rows] = upper[:, j]
+        on_grid = survival[:, residual.size:] <= 0.5
+        median = np.where(on_grid.any(axis=1), self.time + self.time_grid[on_grid.argmax(axis=1)], np.nan)
+        out[f"{PREFIX}median_time"][rows] = median
+        if self.pattern is not None and residual.size:
+            model = self.pattern[-1]
+            pattern_encoded = self.pattern.named_steps["encode"].encode(subset)
+            cif = model.predict_cumulative_incidence(pattern_encoded, residual, check_input=False)
+            for k, cause in enumerate(model.causes_):
+                for j, label in enumerate(labels):
+                    out[f"{PREFIX}cif_{cause}_{label}"][rows] = cif[:, k, j]
+            out[f"{PREFIX}likely_pattern"][rows] = model.pattern_from_incidence(cif[:, :, -1])
+        return out
+
+    def applicability(self, X: Columns) -> list[str]:
+        """Per-row warnings: a response not seen among the patients progression-free at the landmark."""
+        responses = self._responses(X)
+        unseen = ~self._usable(responses) & ~pd.isna(responses)
+        note = (f"field {self.response}: {{!r}} was not seen among the patients progression-free at the "
+                f"{self.time:g} landmark (levels {self.levels}): no post-response prediction")
+        return [note.format(r) if flag else "" for r, flag in zip(responses, unseen, strict=True)]
+
+    def to_dict(self) -> dict[str, Any]:
+        from .predictor import _pipeline_to_dict
+
+        out = {"time": self.time, "response": self.response, "time_grid": self.time_grid.tolist(),
+               "pipeline": _pipeline_to_dict(self.pipeline)}
+        if self.pattern is not None:
+            out["pattern"] = _pipeline_to_dict(self.pattern)
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LandmarkModel:
+        from .predictor import _pipeline_from_dict
+
+        return cls(time=float(d["time"]), response=d["response"], time_grid=np.asarray(d["time_grid"], dtype=float),
+                   pipeline=_pipeline_from_dict(d["pipeline"]),
+                   pattern=_pipeline_from_dict(d["pattern"], plain=True) if "pattern" in d else None)
