@@ -2,9 +2,9 @@
 
 A :class:`RiskModel` turns checked covariates into the public output columns (``risk_score``,
 ``risk_group``, ``survival_<h>`` with its 95 % band, ``median_time``, pattern incidences,
-``warnings``), and stores itself as plain files, never pickles: JSON parameters for Cox-type
-models, and for forests the compact engine's ``.npz`` arrays plus JSON, whose SHA-256 digests are
-recorded and verified before they are read.
+``post_response_*`` with a landmark model, ``warnings``), and stores itself as plain files, never
+pickles: JSON parameters for Cox-type models, and for forests the compact engine's ``.npz`` arrays
+plus JSON, whose SHA-256 digests are recorded and verified before they are read.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ def _progress_display(config: Any):
 
     def advance(stage: str, steps: int) -> None:
         if stage not in tasks:
-            tasks[stage] = display.add_task(stage, total=totals.get(stage.split(" ", 1)[1], None))
+            tasks[stage] = display.add_task(stage, total=totals.get(stage.rsplit(" ", 1)[-1], None))
         display.advance(tasks[stage], steps)
 
     return display, advance
@@ -87,6 +87,13 @@ def train_cli(
         console.print("[bold yellow]trained on SYNTHETIC data: not for clinical use[/]")
     if not card["sample_size"]["adequate"]:
         console.print(f"[yellow]sample size:[/] {card['sample_size']['warning']}", highlight=False)
+    landmark = card.get("post_response")
+    if landmark:
+        console.print(f"post-response model at {landmark['landmark_time']:g} {landmark['time_unit']}: "
+                      f"{landmark['n']} patients progression-free then with a known {landmark['response']}, "
+                      f"{landmark['events']} events; optimism-corrected C "
+                      f"{landmark['validation']['bootstrap']['corrected']['c_index']:.3f}; events per parameter "
+                      f"{landmark['sample_size']['events_per_parameter']:.1f}", highlight=False)
 
 
 # fmt: off

@@ -18,6 +18,19 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 ENTERED = {"patient_id": "WEB-007", "pce": "true", "lmd": "true", "steroids": "false", "ldh_elevated": "true",
            "cnsl_type": "secondary", "age": "71.5", "ecog": "2", "prior_lines": "4"}
 
+PATIENT = {"patient_id": "WEB-007", "pce": True, "lmd": True, "steroids": False, "ldh_elevated": True,
+           "cnsl_type": "secondary", "age": 71.5, "ecog": 2, "prior_lines": 4}  # ENTERED, as JSON
+
+
+def submit(page, values: dict[str, str]) -> None:
+    """Enter ``values`` in the form (selects and text boxes alike) and submit it."""
+    for name, value in values.items():
+        if page.locator(f"#f-{name}").evaluate("n => n.tagName") == "SELECT":
+            page.select_option(f"#f-{name}", value)
+        else:
+            page.fill(f"#f-{name}", value)
+    page.click("#submit")
+
 
 def pct(value: float) -> str:
     return f"{value * 100:.1f} %"
@@ -64,16 +77,10 @@ def test_form_submit_shows_the_api_numbers(page_server, browser, registered, tmp
     assert page.locator("#f-cnsl_type option").all_inner_texts() == ["primary", "secondary"]
     assert page.locator("#notice").inner_text() == "NOT FOR CLINICAL USE: trained on synthetic data"
 
-    for name, value in ENTERED.items():
-        if page.locator(f"#f-{name}").evaluate("n => n.tagName") == "SELECT":
-            page.select_option(f"#f-{name}", value)
-        else:
-            page.fill(f"#f-{name}", value)
-    page.click("#submit")
+    submit(page, ENTERED)
     page.wait_for_selector("#results:not([hidden])", timeout=20_000)
 
-    patient = {"patient_id": "WEB-007", "pce": True, "lmd": True, "steroids": False, "ldh_elevated": True,
-               "cnsl_type": "secondary", "age": 71.5, "ecog": 2, "prior_lines": 4}
+    patient = dict(PATIENT)
     api = requests.post(f"{page_server}/v1/predict", json=patient, params={"curve": "true"}, headers=JSON,
                         timeout=30).json()
     row = api["predictions"][0]
@@ -125,15 +132,9 @@ def test_a_best_response_adds_the_labelled_post_response_prediction(page_server,
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(f"{page_server}/")
     page.wait_for_selector("body[data-state=ready]", timeout=20_000)
-    for name, value in {**ENTERED, "best_response": "SD"}.items():
-        if page.locator(f"#f-{name}").evaluate("n => n.tagName") == "SELECT":
-            page.select_option(f"#f-{name}", value)
-        else:
-            page.fill(f"#f-{name}", value)
-    page.click("#submit")
+    submit(page, {**ENTERED, "best_response": "SD"})
     page.wait_for_selector("#post-response-panel:not([hidden])", timeout=20_000)
-    patient = {"patient_id": "WEB-007", "pce": True, "lmd": True, "steroids": False, "ldh_elevated": True,
-               "cnsl_type": "secondary", "age": 71.5, "ecog": 2, "prior_lines": 4, "best_response": "SD"}
+    patient = {**PATIENT, "best_response": "SD"}
     api = requests.post(f"{page_server}/v1/predict", json=patient, headers=JSON, timeout=30).json()
     row, landmark = api["predictions"][0], api["provenance"]["post_response"]
     for h in (h for h in api["horizons"] if h > landmark["landmark_time"]):

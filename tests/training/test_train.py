@@ -38,6 +38,9 @@ repeats = 2
 bootstrap = 10
 horizons = [3, 6, 12]
 
+[landmark]
+time = 1
+
 [mlflow]
 tracking_uri = "sqlite:///{db}"
 experiment = "test"
@@ -89,7 +92,10 @@ def test_train_registers_a_documented_pyfunc(workdir):
     patterns = [f"cif_{c}_{h}" for c in ("distant", "local", "local_and_distant") for h in (3, 6, 12)]
     expected = ["patient_id", "risk_score", "risk_group"] + [
         f"survival_{h}{s}" for h in (3, 6, 12) for s in ("", "_lower", "_upper")] + ["median_time"]
-    assert list(out.columns) == expected + patterns + ["likely_pattern", "warnings"]
+    post_response = [f"post_response_{c}" for c in expected[3:] + patterns + ["likely_pattern"]]
+    assert list(out.columns) == expected + patterns + ["likely_pattern"] + post_response + ["warnings"]
+    # every synthetic patient has a best response, so each gets a post-response curve after the 1-month landmark
+    assert out[[f"post_response_survival_{h}" for h in (3, 6, 12)]].notna().all().all()
     assert out["likely_pattern"].isin(["distant", "local", "local_and_distant"]).all()
     cifs = out[[f"cif_{c}_12" for c in ("distant", "local", "local_and_distant")]].to_numpy()
     assert ((cifs >= 0) & (cifs.sum(axis=1, keepdims=True) <= 1)).all()
@@ -112,6 +118,8 @@ def test_same_config_and_seed_give_identical_results(workdir):
     first = train(write_config(workdir, db="a.db"))
     second = train(write_config(workdir, db="b.db"))
     assert first.card["coefficients"] == second.card["coefficients"]
+    assert json.dumps(first.card["post_response"], sort_keys=True) == json.dumps(second.card["post_response"],
+                                                                               sort_keys=True)
     timing = [k for k in first.metrics if ".seconds." in k]
     strip = lambda m: {k: v for k, v in m.items() if k not in timing}  # noqa: E731
     assert strip(first.metrics) == strip(second.metrics)
@@ -188,6 +196,7 @@ registered_model = "veterans"
     assert card["coefficients"]["Karnofsky_score"]["ci_upper"] < 1
     out = mlflow.pyfunc.load_model("models:/veterans@champion").predict(X.head(3))
     assert {"survival_90", "survival_180", "survival_365"} <= set(out.columns)
+    assert "post_response" not in card and not any(c.startswith("post_response_") for c in out.columns)  # no [landmark]
 
 
 def test_promotion_gate_and_force(workdir):
