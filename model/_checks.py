@@ -20,7 +20,7 @@ from .contract import BOOLEAN_FALSE, BOOLEAN_TRUE, MISSING, CohortValidationErro
 if TYPE_CHECKING:
     from .contract import Schema
 
-__all__ = ["check_frame", "check_records", "map_values", "require_fitted"]
+__all__ = ["check_frame", "check_records", "map_values", "require_fitted", "row_notes", "join_notes"]
 
 _OUTCOME_ROLES = ("outcome", "relapse pattern", "post-infusion", "post-progression")
 # above this many values a text column is normalised once per distinct value (it has few: categories,
@@ -60,8 +60,12 @@ def _as_text(values: np.ndarray) -> np.ndarray:
     kind = _inferred_kind(values)
     if kind in ("integer", "floating", "mixed-integer-float"):  # JSON numbers: typed, as a DataFrame would hold them
         return np.fromiter((np.nan if v is None or v is pd.NA else v for v in values), dtype=float, count=values.size)
+    if kind == "string" and values.size > _FACTORIZE_FROM:  # text: normalise the distinct values all at once
+        positions, uniques = pd.factorize(values)  # missing -> position -1, which picks the appended None
+        stripped = pd.Series(uniques, dtype=object).str.strip()
+        return np.append(stripped.where(~stripped.isin(MISSING), None).to_numpy(dtype=object), None)[positions]
     # not once per distinct value for mixed types: factorize merges 1 and True, whose texts differ
-    return map_values(values, _normalise, missing=None, dtype=object, distinct=kind in ("string", "empty"))
+    return map_values(values, _normalise, missing=None, dtype=object, distinct=kind == "empty")
 
 
 def _inferred_kind(values: np.ndarray) -> str:
@@ -93,6 +97,29 @@ def map_values(values: np.ndarray, function: Callable[[Any], Any], *, missing: A
     return out
 
 
+def row_notes(flagged: np.ndarray, values: np.ndarray, message: Callable[[Any], str]) -> np.ndarray:
+    """One note per row: ``message(value)`` where ``flagged``, ``""`` elsewhere (worded once per distinct value).
+
+    ``values`` of flagged rows must not be missing (``pd.factorize`` would set them aside).
+    """
+    out = np.full(flagged.size, "", dtype=object)
+    rows = np.flatnonzero(flagged)
+    if rows.size:
+        out[rows] = map_values(np.asarray(values, dtype=object)[rows], message, missing="", dtype=object)
+    return out
+
+
+def join_notes(columns: Sequence[np.ndarray]) -> np.ndarray:
+    """Row-wise ``"; "``-join of note columns, skipping empty notes (a registry batch is mostly clean)."""
+    out = np.full(len(columns[0]) if columns else 0, "", dtype=object)
+    for column in columns:
+        rows = np.flatnonzero(column != "")
+        if rows.size:
+            earlier = out[rows]
+            out[rows] = [f"{a}; {b}" if a else b for a, b in zip(earlier, column[rows], strict=True)]
+    return out
+
+
 def require_fitted(estimator: Any, attribute: str) -> None:
     """scikit-learn's ``check_is_fitted(estimator, attribute)``, without its per-call tag lookup.
 
@@ -113,9 +140,8 @@ def _numbers_as_text(values: np.ndarray) -> np.ndarray:
 
 
 def _isin(text: np.ndarray, allowed: Sequence[str]) -> np.ndarray:
-    """Set membership of an object array (cheaper than np.isin on a handful of values, as fast on a million)."""
-    allowed = frozenset(allowed)
-    return np.fromiter((v in allowed for v in text), dtype=bool, count=text.size)
+    """Set membership of an object array of text (missing: False), looked up once per distinct value."""
+    return map_values(text, frozenset(allowed).__contains__, missing=False, dtype=bool)
 
 
 def _present(text: np.ndarray) -> np.ndarray:
@@ -141,7 +167,7 @@ def _parse_boolean(text: np.ndarray) -> np.ndarray:
     """1.0 / 0.0 for true / false, NaN for anything else (typed 1 and 0 count as true and false)."""
     if text.dtype.kind == "f":
         return np.where(text == 1, 1.0, np.where(text == 0, 0.0, np.nan))
-    return np.fromiter((_BOOLEAN_TEXT.get(v, np.nan) for v in text), dtype=float, count=text.size)
+    return map_values(text, lambda v: _BOOLEAN_TEXT.get(v, np.nan), missing=np.nan, dtype=float)
 
 
 def _convert(spec: Field, text: np.ndarray, present: np.ndarray, report: _Collector) -> np.ndarray:

@@ -10,7 +10,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import StrOptions
 
-from ._checks import map_values, require_fitted
+from ._checks import join_notes, map_values, require_fitted, row_notes
 from .contract import data_dictionary
 
 __all__ = ["FeatureEncoder"]
@@ -300,38 +300,30 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        list of str, length n_samples
+        ndarray of str (object), shape (n_samples,)
             Warnings of each row joined by ``"; "`` (``""`` when none), e.g.
             ``"field car_product: 'other' was not seen in training (scored as the reference 'axi-cel')"``.
         """
         require_fitted(self, "levels_")
         X = self._frame(X, "applicability")
-        notes: dict[int, list[str]] = {}  # only flagged rows: a registry batch is mostly clean
-
-        def flag(mask: np.ndarray, text: Any) -> None:
-            for row in np.flatnonzero(mask) if np.count_nonzero(mask) else ():
-                notes.setdefault(row, []).append(text(row))
-
+        notes = []
         for name in self.categorical:
             column = np.asarray(X[name], dtype=object)
             unseen = (self._codes(name, column) < 0) & ~pd.isna(column)
             ref = self.levels_[name][0] if self.levels_[name] else None
-            flag(unseen, lambda r, n=name, v=column, ref=ref: (
-                f"field {n}: {_plain(v[r])!r} was not seen in training (scored as the reference {ref!r})"))
+            notes.append(row_notes(unseen, column, lambda v, n=name, ref=ref: (
+                f"field {n}: {_plain(v)!r} was not seen in training (scored as the reference {ref!r})")))
         for name in self.numeric:
             values = self._numbers(X[name])
             lo, hi = self.low_[name], self.high_[name]
             outside = (values < lo) | (values > hi)  # NaN compares false, without a warning
-            flag(outside, lambda r, n=name, v=values, lo=lo, hi=hi: (
-                f"field {n}: {v[r]:g} is outside the training range [{lo:g}, {hi:g}] (central 98% of training)"))
+            notes.append(row_notes(outside, values, lambda v, n=name, lo=lo, hi=hi: (
+                f"field {n}: {v:g} is outside the training range [{lo:g}, {hi:g}] (central 98% of training)")))
         for name in self._columns():
             if name in self.fill_:
-                flag(pd.isna(np.asarray(X[name], dtype=object)), lambda r, n=name: (
-                    f"field {n}: missing, imputed as {self.fill_[n]!r}"))
-        out = [""] * _n_rows(X)
-        for row, items in notes.items():
-            out[row] = "; ".join(items)
-        return out
+                note = f"field {name}: missing, imputed as {self.fill_[name]!r}"
+                notes.append(np.where(pd.isna(np.asarray(X[name], dtype=object)), note, "").astype(object))
+        return join_notes(notes) if notes else np.full(_n_rows(X), "", dtype=object)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-safe parameters and learned state (for :meth:`from_dict`).

@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from ._checks import map_values, row_notes
+from .curves import predict_with_median
 from .pipeline import SurvivalPipeline
 
 __all__ = ["LandmarkModel", "PREFIX"]
@@ -96,8 +98,8 @@ class LandmarkModel:
         return np.asarray(X[self.response], dtype=object)
 
     def _usable(self, responses: np.ndarray) -> np.ndarray:
-        known = set(self.levels)
-        return np.fromiter((isinstance(r, str) and r in known for r in responses), dtype=bool, count=responses.size)
+        known = frozenset(self.levels)
+        return map_values(responses, lambda r: isinstance(r, str) and r in known, missing=False, dtype=bool)
 
     def predict_arrays(self, X: Columns, horizons: tuple[float, ...], *, band: bool = True) -> dict[str, np.ndarray]:
         """The ``post_response_*`` columns; empty (NaN, None) where the response is missing or was not
@@ -131,8 +133,7 @@ class LandmarkModel:
         subset = {c: np.asarray(X[c], dtype=object if c == self.response else None)[rows] for c in self._inputs}
         encoded = self.pipeline.named_steps["encode"].encode(subset)
         estimator = self.pipeline[-1]
-        _, survival = estimator.predict_with_survival(encoded, np.concatenate([residual, self.time_grid]),
-                                                      check_input=False)
+        _, survival, median = predict_with_median(estimator, encoded, residual, self.time_grid)
         labels = [_label(h) for h in times[after]]
         for j, label in enumerate(labels):
             out[f"{PREFIX}survival_{label}"][rows] = survival[:, j]
@@ -141,9 +142,7 @@ class LandmarkModel:
             for j, label in enumerate(labels):
                 out[f"{PREFIX}survival_{label}_lower"][rows] = lower[:, j]
                 out[f"{PREFIX}survival_{label}_upper"][rows] = upper[:, j]
-        on_grid = survival[:, residual.size:] <= 0.5
-        median = np.where(on_grid.any(axis=1), self.time + self.time_grid[on_grid.argmax(axis=1)], np.nan)
-        out[f"{PREFIX}median_time"][rows] = median
+        out[f"{PREFIX}median_time"][rows] = self.time + median
         if self.pattern is not None and residual.size:
             model = self.pattern[-1]
             pattern_encoded = self.pattern.named_steps["encode"].encode(subset)
@@ -154,13 +153,14 @@ class LandmarkModel:
             out[f"{PREFIX}likely_pattern"][rows] = model.pattern_from_incidence(cif[:, :, -1])
         return out
 
-    def applicability(self, X: Columns) -> list[str]:
-        """Per-row warnings: a response not seen among the patients progression-free at the landmark."""
+    def applicability(self, X: Columns) -> np.ndarray:
+        """Per-row warnings (object array, ``""`` when none): a response not seen among the patients
+        progression-free at the landmark."""
         responses = self._responses(X)
         unseen = ~self._usable(responses) & ~pd.isna(responses)
         note = (f"field {self.response}: {{!r}} was not seen among the patients progression-free at the "
                 f"{self.time:g} landmark (levels {self.levels}): no post-response prediction")
-        return [note.format(r) if flag else "" for r, flag in zip(responses, unseen, strict=True)]
+        return row_notes(unseen, responses, note.format)
 
     def to_dict(self) -> dict[str, Any]:
         from .predictor import _pipeline_to_dict

@@ -25,7 +25,7 @@ __all__ = ["CauseSpecificCox", "competing_outcome", "cause_text"]
 
 _FORMAT = "cnslrisk.cause-specific-cox/1"
 _MIN_EVENTS = 2
-_CHUNK_CELLS = 1 << 16  # rows x event times per chunk: small enough to stay in the CPU cache
+_CHUNK_ROWS = 1 << 14  # rows per chunk of the product-limit recursion: its vectors stay in the CPU cache
 
 
 def cause_text(values: Any) -> np.ndarray:
@@ -262,33 +262,48 @@ class CauseSpecificCox(BaseEstimator):
     def _product_limit(self, r: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """CIF (n, K, T) and all-cause survival (n, T) at ``times`` for relative hazards ``r`` (n, K).
 
-        Only element-wise products and sums along the time axis are used (no matrix products), so
-        a row's numbers do not depend on the other rows or on the chunk size.
+        The recursion runs over the event times, each step one element-wise operation on a chunk of
+        rows held as a contiguous vector (no matrix products, no reduction across rows), so a row's
+        numbers do not depend on the other rows or on the chunk size. Per event time ``u``:
+        ``F_k += S(u-) dH0_k(u)`` (times ``r_k`` at the end), then ``S *= 1 - sum_j dL_j(u)``.
         """
         index = np.searchsorted(self.unique_times_, times, side="right")  # event times <= t: [0, index)
         n, n_causes = r.shape
-        cif = np.zeros((n, n_causes, times.size))
-        surv = np.ones((n, times.size))
-        m = int(index.max(initial=0))  # the sums are needed up to here only
-        if m == 0:
-            return cif, surv
-        dH = self.baseline_increments_[:m, :, None]  # (m, K, 1): time along axis 0, rows along the fast axis
-        reached = index > 0
-        last = np.maximum(index - 1, 0)
-        step = max(1, _CHUNK_CELLS // (m * n_causes))
-        for lo in range(0, n, step):
-            rk = r[lo:lo + step].T[None]  # (1, K, rows)
-            jumps = dH * rk  # (m, K, rows): cause-specific hazard jumps at each event time
-            total = jumps.sum(axis=1)  # (m, rows): all-cause jump (the causes added in order)
-            after = np.cumprod(np.maximum(1.0 - total, 0.0), axis=0)
-            before = np.concatenate([np.ones((1, total.shape[1])), after[:-1]], axis=0)
-            capped = total > 1.0  # cap a jump above 1 at 1 and share it between the causes by hazard
-            if np.count_nonzero(capped):
-                before[capped] /= total[capped]
-            sums = np.cumsum(before[:, None, :] * dH, axis=0)[last] * rk  # (n_times, K, rows)
-            cif[lo:lo + step] = np.where(reached[:, None, None], sums, 0.0).transpose(2, 1, 0)
-            surv[lo:lo + step] = np.where(reached[:, None], after[last], 1.0).T
-        return cif, surv
+        cif = np.zeros((n_causes, times.size, n))  # rows on the fast axis while computing; returned transposed
+        surv = np.ones((times.size, n))
+        m = int(index.max(initial=0))  # the recursion is needed up to here only
+        readers: dict[int, list[int]] = {}  # event time i -> the horizons whose sums are complete after it
+        for j, stop in enumerate(index):
+            if stop > 0:
+                readers.setdefault(int(stop) - 1, []).append(j)
+        dH = self.baseline_increments_
+        hazards = np.ascontiguousarray(r.T)  # (K, n)
+        size = min(n, _CHUNK_ROWS)
+        survival, jump, scratch, sums = np.empty(size), np.empty(size), np.empty(size), np.empty((n_causes, size))
+        for lo in range(0, n, size):
+            rk = hazards[:, lo:lo + size]
+            width = rk.shape[1]
+            s, total, tmp, acc = survival[:width], jump[:width], scratch[:width], sums[:, :width]
+            s.fill(1.0)
+            acc.fill(0.0)
+            for i in range(m):
+                np.multiply(rk[0], dH[i, 0], out=total)  # all-cause jump, the causes added in order
+                for k in range(1, n_causes):
+                    total += np.multiply(rk[k], dH[i, k], out=tmp)
+                capped = total > 1.0  # cap a jump above 1 at 1 and share it between the causes by hazard
+                if capped.any():
+                    np.divide(s, np.where(capped, total, 1.0), out=tmp)
+                else:
+                    np.copyto(tmp, s)
+                for k in range(n_causes):
+                    if dH[i, k]:
+                        acc[k] += tmp * dH[i, k]
+                np.subtract(1.0, total, out=total)
+                s *= np.maximum(total, 0.0, out=total)
+                for j in readers.get(i, ()):
+                    np.multiply(acc, rk, out=cif[:, j, lo:lo + width])
+                    surv[j, lo:lo + width] = s
+        return cif.transpose(2, 0, 1), surv.T
 
     def predict_cumulative_incidence(self, X: Any, times: Any, *, check_input: bool = True) -> np.ndarray:
         """Absolute risk ``F_k(t|x)`` of each cause by each time (product-limit, see the class notes).

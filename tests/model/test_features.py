@@ -80,7 +80,7 @@ def test_unseen_category_and_out_of_range_values_are_flagged(frame):
     enc = FeatureEncoder(["pce"], ["bridging"], ["age"]).fit(frame)
     new = pd.DataFrame({"pce": [True, False], "age": [95.0, 60.0], "bridging": ["radiotherapy", "none"]})
     np.testing.assert_array_equal(enc.transform(new)[0, 2:], [0.0, 0.0])
-    assert enc.applicability(new) == [
+    assert list(enc.applicability(new)) == [
         "field bridging: 'radiotherapy' was not seen in training (scored as the reference 'none'); "
         "field age: 95 is outside the training range [50.3, 79.7] (central 98% of training)",
         "",

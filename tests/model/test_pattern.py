@@ -141,9 +141,10 @@ def test_rows_do_not_depend_on_batch_or_chunk(monkeypatch):
     X, y = _competing(120, seed=2)
     model = CauseSpecificCox().fit(X, y)
     whole = model.predict_cumulative_incidence(X, TIMES)
-    monkeypatch.setattr(pattern_module, "_CHUNK_CELLS", 7)  # one row per chunk
     single = np.concatenate([model.predict_cumulative_incidence(X.iloc[[i]], TIMES) for i in range(len(X))])
-    assert np.array_equal(whole, single)
+    monkeypatch.setattr(pattern_module, "_CHUNK_ROWS", 7)  # 120 rows: 17 chunks of 7 and one of 1
+    chunked = model.predict_cumulative_incidence(X, TIMES)
+    assert np.array_equal(whole, single) and np.array_equal(whole, chunked)
 
 
 def test_large_exponential_cohort_matches_closed_form():
