@@ -33,6 +33,7 @@ RISK_GROUPS = ("low", "intermediate", "high")
 ARTIFACT_KEY = "risk_model"  # the MLflow artifact folder holding a saved RiskModel
 _PARAMS_FILE = "risk_model.json"
 _FOREST_DIR = "forest"
+_BLOCK_ROWS = 100_000
 
 Columns = pd.DataFrame | Mapping[str, Any]  # checked columns: Schema.check's DataFrame or check_records' dict
 
@@ -84,20 +85,25 @@ def _restore(entry: dict[str, Any], forest_directory: Path) -> SurvivalPipeline:
     return SurvivalPipeline([("encode", encoder), ("model", forest)])
 
 
-def _frame(columns: Mapping[str, np.ndarray], index: pd.Index) -> pd.DataFrame:
-    """A DataFrame of 1-d columns, its float columns laid out as one block from the start.
+def _frame(parts: list[dict[str, np.ndarray]], index: pd.Index) -> pd.DataFrame:
+    """A DataFrame of the row blocks' columns, its float columns laid out as one block from the start.
 
     ``pd.DataFrame(dict)`` would copy every float column twice to consolidate them (about 1 s for a
-    million-row chunk of the full output, more than its prediction); here each is copied once.
+    million rows of the full output, more than its prediction); here each value is copied once.
     """
-    floats = [name for name, values in columns.items() if values.dtype == np.float64]
+    names = list(parts[0])
+    floats = [name for name in names if parts[0][name].dtype == np.float64]
     block = np.empty((len(index), len(floats)), order="F")  # column-major: each column a contiguous slice
-    for j, name in enumerate(floats):
-        block[:, j] = columns[name]
+    start = 0
+    for part in parts:
+        stop = start + len(part[names[0]])
+        for j, name in enumerate(floats):
+            block[start:stop, j] = part[name]
+        start = stop
     frame = pd.DataFrame(block, index=index, columns=floats, copy=False)
-    for position, (name, values) in enumerate(columns.items()):
-        if values.dtype != np.float64:
-            frame.insert(position, name, values)
+    for position, name in enumerate(names):
+        if parts[0][name].dtype != np.float64:
+            frame.insert(position, name, np.concatenate([part[name] for part in parts]))
     return frame
 
 
@@ -220,7 +226,9 @@ class RiskModel:
         pandas.DataFrame
             One row per input row, columns as in the public interface.
         """
-        return _frame(self.predict_arrays(X, horizons, band=band), X.index)
+        # rows in blocks: each block's intermediate arrays stay in the CPU cache (a million at once: about 1.3x slower)
+        starts = range(0, max(len(X), 1), _BLOCK_ROWS)
+        return _frame([self.predict_arrays(X.iloc[lo:lo + _BLOCK_ROWS], horizons, band=band) for lo in starts], X.index)
 
     def encode(self, X: Columns) -> np.ndarray:
         """Checked covariates encoded as the survival model reads them (see ``encoded`` of :meth:`predict_arrays`)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,12 @@ def _chunks(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
 
 
 class _AtomicWriter:
-    """Appends DataFrames to ``.NAME.partial``; ``commit`` renames it to NAME, ``discard`` deletes it."""
+    """Appends DataFrames to ``.NAME.partial``; ``commit`` renames it to NAME, ``discard`` deletes it.
+
+    Each chunk is written on a background thread while the caller scores the next one (Parquet
+    encoding and file I/O release the GIL); at most one write is in flight, so memory stays bounded
+    by two chunks, and a failed write is raised by the next ``write`` or by ``commit``.
+    """
 
     def __init__(self, path: Path):
         self.path = path
@@ -90,9 +96,20 @@ class _AtomicWriter:
         self.tmp = path.with_name(f".{path.name}.partial")
         self._parquet: Any = None
         self._started = False
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cnslrisk-writer")
+        self._pending: Future[None] | None = None
         self.tmp.unlink(missing_ok=True)  # a killed earlier run: start again from the first row
 
     def write(self, frame: pd.DataFrame) -> None:
+        self._wait()
+        self._pending = self._pool.submit(self._append, frame)
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def _append(self, frame: pd.DataFrame) -> None:
         if self.kind == "csv":
             frame.to_csv(self.tmp, mode="a" if self._started else "w", header=not self._started, index=False,
                          lineterminator="\n")
@@ -107,13 +124,20 @@ class _AtomicWriter:
         self._started = True
 
     def commit(self, empty_columns: list[str]) -> None:
+        self._wait()
         if not self._started:
-            self.write(pd.DataFrame(columns=empty_columns))
+            self._append(pd.DataFrame(columns=empty_columns))
+        self._pool.shutdown()
         if self._parquet is not None:
             self._parquet.close()
         os.replace(self.tmp, self.path)
 
     def discard(self) -> None:
+        try:
+            self._wait()
+        except Exception:  # the run is already failing: its own error is the one to report
+            pass
+        self._pool.shutdown()
         if self._parquet is not None:
             self._parquet.close()
         self.tmp.unlink(missing_ok=True)

@@ -45,7 +45,7 @@ def user_errors() -> Iterator[None]:
         yield
     except CohortValidationError as exc:
         fail("invalid cohort", str(exc))
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, OSError) as exc:  # OSError: a missing file, a full disk, a denied permission
         fail("error", str(exc))
 
 

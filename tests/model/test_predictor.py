@@ -10,6 +10,7 @@ from sksurv.nonparametric import kaplan_meier_estimator
 from cnslrisk.model import check_cohort
 from cnslrisk.model.estimators import ForestFileError
 from cnslrisk.model.pipeline import make_pipeline
+from cnslrisk.model import predictor as predictor_module
 from cnslrisk.model.predictor import RiskModel
 from cnslrisk.model.synthetic import generate_cohort
 
@@ -53,6 +54,16 @@ def test_output_columns_and_their_meaning():
     _, survival, _, _ = model.survival_curve(cohort)
     reached = (survival <= 0.5).any(axis=1)
     assert out["median_time"].isna().to_numpy().tolist() == (~reached).tolist()
+
+
+@pytest.mark.parametrize(("kind", "params"), [("cox", {}), ("rsf", {"n_estimators": 20})])
+def test_rows_in_blocks_predict_as_one_block(monkeypatch, kind, params):
+    model, cohort = build(kind, **params)
+    whole = model.predict(cohort)
+    monkeypatch.setattr(predictor_module, "_BLOCK_ROWS", 7)  # 120 rows: 17 blocks of 7 and one of 1
+    blocked = model.predict(cohort)
+    pd.testing.assert_frame_equal(blocked, whole, check_exact=True)
+    assert blocked.index.equals(cohort.index)
 
 
 def test_cox_contributions_add_up_to_the_risk_score():

@@ -81,6 +81,28 @@ def test_rejects_file_takes_invalid_rows_with_reasons(registered, cohort, tmp_pa
     assert not set(scored["patient_id"]) & set(rejects["patient_id"])
 
 
+def test_a_failed_background_write_stops_the_run_and_leaves_no_output(registered, cohort, tmp_path, monkeypatch):
+    # chunks are written on a background thread: its failure (here a full disk on the third chunk, injected into
+    # pyarrow's writer) must reach the caller and leave neither the output nor its partial file
+    import pyarrow.parquet as pq
+
+    write_cohort(cohort, tmp_path / "in.csv")
+    calls = []
+    real_write = pq.ParquetWriter.write_table
+
+    def write_table(self, table, *args, **kwargs):
+        calls.append(len(table))
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return real_write(self, table, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", write_table)
+    with pytest.raises(OSError, match="No space left"):
+        score_file(registered.model, tmp_path / "in.csv", tmp_path / "out.parquet", chunk_size=50)
+    assert calls == [50, 50, 50]  # the run stopped at the failed chunk (written while the fourth was scored)
+    assert not (tmp_path / "out.parquet").exists() and not list(tmp_path.glob(".*.partial"))
+
+
 def test_file_level_problems(registered, cohort, tmp_path):
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(CohortValidationError, match="the file is empty"):
