@@ -8,9 +8,9 @@ import pytest
 from sksurv.nonparametric import kaplan_meier_estimator
 
 from cnslrisk.model import check_cohort
+from cnslrisk.model import predictor as predictor_module
 from cnslrisk.model.estimators import ForestFileError
 from cnslrisk.model.pipeline import make_pipeline
-from cnslrisk.model import predictor as predictor_module
 from cnslrisk.model.predictor import RiskModel
 from cnslrisk.model.synthetic import generate_cohort
 
