@@ -4,8 +4,10 @@ Run on demand (not a test):  python benchmarks/bench_score.py [--rows 1000000]
 
 Reports, side by side in one run:
 - in-memory predict rows/s of the full RiskModel output (survival with 95 % band, median, risk group,
-  pattern incidences, warnings) and of its survival-only core, against (a) the plain numpy limit
-  S0(t)^exp(x'b) and (b) scikit-survival's own ``predict_survival_function`` path;
+  pattern incidences, warnings, and the post-response columns of a model with a landmark), of the
+  issue's own columns (survival at three horizons + the pattern incidences, on encoded rows) and of
+  the survival-only core, against (a) the plain numpy limit S0(t)^exp(x'b) and (b) scikit-survival's
+  own ``predict_survival_function`` path;
 - end to end (process start, model load, Parquet in and out) ``cnslrisk score --input --out`` against a
   plain numpy + pyarrow script doing the same I/O, with the peak memory of each (/usr/bin/time -v);
 - peak memory of ``cnslrisk score`` on 100k rows against 1M rows (chunked: it should stay flat).
@@ -93,8 +95,16 @@ def main() -> None:
     def numpy_limit() -> np.ndarray:
         return np.exp(-np.outer(np.exp((encoded - cox.x_mean_) @ cox.coef_), h0))
 
+    pattern_encoded = model.pattern.named_steps["encode"].encode(frame)
+    pattern = model.pattern[-1]
+
+    def survival_and_patterns() -> tuple[np.ndarray, np.ndarray]:
+        return (cox.predict_survival(encoded, times, check_input=False),
+                pattern.predict_cumulative_incidence(pattern_encoded, times, check_input=False))
+
     full = timed(lambda: model.predict(frame, horizons=HORIZONS))
     core = timed(lambda: cox.predict_survival(encoded, times))
+    scope = timed(survival_and_patterns)
     limit = timed(numpy_limit)
     np.testing.assert_allclose(cox.predict_survival(encoded, times), numpy_limit(), rtol=1e-10)
 
@@ -128,12 +138,14 @@ def main() -> None:
     n = args.rows
     print(f"rows: {n:,}; horizons {HORIZONS}; pattern causes {list(model.pattern[-1].causes_)}")
     print("in-memory predict                                   seconds      rows/s")
-    rows = (("RiskModel.predict (all output columns)", full), ("CoxPH.predict_survival (3 horizons)", core),
+    rows = (("RiskModel.predict (all output columns)", full),
+            ("survival at 3 horizons + 9 pattern incidences", scope), ("CoxPH.predict_survival (3 horizons)", core),
             ("(a) numpy limit S0(t)^exp(xb)", limit),
             (f"(b) scikit-survival predict_survival_function (x{n // sk_rows} of {sk_rows:,})", sk_time))
     for label, seconds in rows:
         print(f"  {label:50} {seconds:8.2f} {n / seconds:12,.0f}")
-    print(f"  core / numpy limit: {core / limit:.2f}x; full output / numpy limit: {full / limit:.1f}x")
+    print(f"  core / numpy limit: {core / limit:.2f}x; survival + patterns / numpy limit: {scope / limit:.1f}x; "
+          f"full output / numpy limit: {full / limit:.1f}x")
     print("end to end (process start, model load, Parquet in and out)   wall s   peak MB")
     print(f"  cnslrisk score --input --out ({n:,} rows)                     {e2e_wall:7.1f} {e2e_mb:9.0f}")
     print(f"  plain numpy + pyarrow script                                 {plain_wall:7.1f} {plain_mb:9.0f}")

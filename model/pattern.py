@@ -241,9 +241,9 @@ class CauseSpecificCox(BaseEstimator):
         require_fitted(self, "models_")
         if check_input:
             X = validate_data(self, X, reset=False, dtype=np.float64)
-        # an element-wise product summed per row (not a BLAS product) keeps each row's number independent
-        # of the batch it is scored in
-        return np.column_stack([np.exp((X * m.coef_).sum(axis=1) - m.x_mean_ @ m.coef_) for m in self.models_])
+        # each row's products summed by einsum's own loop (not a BLAS product) keep its number independent of
+        # the batch it is scored in
+        return np.column_stack([np.exp(np.einsum("ij,j->i", X, m.coef_) - m.x_mean_ @ m.coef_) for m in self.models_])
 
     def predict_cause_specific_risk(self, X: Any) -> np.ndarray:
         """Linear predictors of the cause-specific models (log hazard ratio against the training means).
