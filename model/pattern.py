@@ -277,29 +277,39 @@ class CauseSpecificCox(BaseEstimator):
             if stop > 0:
                 readers.setdefault(int(stop) - 1, []).append(j)
         dH = self.baseline_increments_
+        causes_at = [np.flatnonzero(dH[i]) for i in range(m)]  # a zero increment adds exactly 0: skipped
         hazards = np.ascontiguousarray(r.T)  # (K, n)
         size = min(n, _CHUNK_ROWS)
-        survival, jump, scratch, sums = np.empty(size), np.empty(size), np.empty(size), np.empty((n_causes, size))
+        survival, jump, scratch, product = np.empty(size), np.empty(size), np.empty(size), np.empty(size)
+        sums = np.empty((n_causes, size))
         for lo in range(0, n, size):
             rk = hazards[:, lo:lo + size]
             width = rk.shape[1]
-            s, total, tmp, acc = survival[:width], jump[:width], scratch[:width], sums[:, :width]
+            s, total, tmp, term, acc = survival[:width], jump[:width], scratch[:width], product[:width], sums[:, :width]
             s.fill(1.0)
             acc.fill(0.0)
+            # the largest all-cause jump any row of the chunk can have at each event time (rounding is monotone,
+            # so no row's own sum exceeds it): where it is at most 1, no jump needs the cap below
+            largest = rk.max(axis=1)
+            bound = dH[:m, 0] * largest[0]
+            for k in range(1, n_causes):
+                bound += dH[:m, k] * largest[k]
             for i in range(m):
-                np.multiply(rk[0], dH[i, 0], out=total)  # all-cause jump, the causes added in order
-                for k in range(1, n_causes):
+                causes = causes_at[i]
+                if causes.size == 0:
+                    continue
+                np.multiply(rk[causes[0]], dH[i, causes[0]], out=total)  # all-cause jump, the causes added in order
+                for k in causes[1:]:
                     total += np.multiply(rk[k], dH[i, k], out=tmp)
-                capped = total > 1.0  # cap a jump above 1 at 1 and share it between the causes by hazard
-                if capped.any():
-                    np.divide(s, np.where(capped, total, 1.0), out=tmp)
-                else:
-                    np.copyto(tmp, s)
-                for k in range(n_causes):
-                    if dH[i, k]:
-                        acc[k] += tmp * dH[i, k]
+                before = s  # S(u-), or its share of a capped jump
+                if bound[i] > 1.0:
+                    capped = total > 1.0  # cap a jump above 1 at 1 and share it between the causes by hazard
+                    if capped.any():
+                        before = np.divide(s, np.where(capped, total, 1.0), out=tmp)
+                for k in causes:
+                    acc[k] += np.multiply(before, dH[i, k], out=term)
                 np.subtract(1.0, total, out=total)
-                s *= np.maximum(total, 0.0, out=total)
+                s *= np.maximum(total, 0.0, out=total) if bound[i] > 1.0 else total
                 for j in readers.get(i, ()):
                     np.multiply(acc, rk, out=cif[:, j, lo:lo + width])
                     surv[j, lo:lo + width] = s
