@@ -25,7 +25,7 @@ __all__ = ["CauseSpecificCox", "competing_outcome", "cause_text"]
 
 _FORMAT = "cnslrisk.cause-specific-cox/1"
 _MIN_EVENTS = 2
-_CHUNK_ROWS = 1 << 14  # rows per chunk of the product-limit recursion: its vectors stay in the CPU cache
+_CHUNK_ROWS = 1 << 16  # rows per chunk of the product-limit recursion: its few vectors stay in the CPU cache
 
 
 def cause_text(values: Any) -> np.ndarray:
@@ -242,8 +242,12 @@ class CauseSpecificCox(BaseEstimator):
         if check_input:
             X = validate_data(self, X, reset=False, dtype=np.float64)
         # each row's products summed by einsum's own loop (not a BLAS product) keep its number independent of
-        # the batch it is scored in
-        return np.column_stack([np.exp(np.einsum("ij,j->i", X, m.coef_) - m.x_mean_ @ m.coef_) for m in self.models_])
+        # the batch it is scored in; one cause per row of the result, as the product-limit recursion reads them
+        out = np.empty((len(self.models_), X.shape[0]))
+        for k, m in enumerate(self.models_):
+            np.einsum("ij,j->i", X, m.coef_, out=out[k])
+            out[k] -= m.x_mean_ @ m.coef_
+        return np.exp(out, out=out)
 
     def predict_cause_specific_risk(self, X: Any) -> np.ndarray:
         """Linear predictors of the cause-specific models (log hazard ratio against the training means).
@@ -257,10 +261,10 @@ class CauseSpecificCox(BaseEstimator):
         -------
         ndarray, shape (n_samples, n_causes)
         """
-        return np.log(self._relative_hazards(X))
+        return np.log(self._relative_hazards(X)).T
 
-    def _product_limit(self, r: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """CIF (n, K, T) and all-cause survival (n, T) at ``times`` for relative hazards ``r`` (n, K).
+    def _product_limit(self, hazards: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """CIF (n, K, T) and all-cause survival (n, T) at ``times`` for relative hazards ``hazards`` (K, n).
 
         The recursion runs over the event times, each step one element-wise operation on a chunk of
         rows held as a contiguous vector (no matrix products, no reduction across rows), so a row's
@@ -268,7 +272,7 @@ class CauseSpecificCox(BaseEstimator):
         ``F_k += S(u-) dH0_k(u)`` (times ``r_k`` at the end), then ``S *= 1 - sum_j dL_j(u)``.
         """
         index = np.searchsorted(self.unique_times_, times, side="right")  # event times <= t: [0, index)
-        n, n_causes = r.shape
+        n_causes, n = hazards.shape
         cif = np.zeros((n_causes, times.size, n))  # rows on the fast axis while computing; returned transposed
         surv = np.ones((times.size, n))
         m = int(index.max(initial=0))  # the recursion is needed up to here only
@@ -278,16 +282,12 @@ class CauseSpecificCox(BaseEstimator):
                 readers.setdefault(int(stop) - 1, []).append(j)
         dH = self.baseline_increments_
         causes_at = [np.flatnonzero(dH[i]) for i in range(m)]  # a zero increment adds exactly 0: skipped
-        hazards = np.ascontiguousarray(r.T)  # (K, n)
-        size = min(n, _CHUNK_ROWS)
-        survival, jump, scratch, product = np.empty(size), np.empty(size), np.empty(size), np.empty(size)
-        sums = np.empty((n_causes, size))
-        for lo in range(0, n, size):
-            rk = hazards[:, lo:lo + size]
+
+        def recurse(lo: int) -> None:
+            rk = hazards[:, lo:lo + _CHUNK_ROWS]
             width = rk.shape[1]
-            s, total, tmp, term, acc = survival[:width], jump[:width], scratch[:width], product[:width], sums[:, :width]
-            s.fill(1.0)
-            acc.fill(0.0)
+            s, total, tmp, term = np.ones(width), np.empty(width), np.empty(width), np.empty(width)
+            acc = np.zeros((n_causes, width))
             # the largest all-cause jump any row of the chunk can have at each event time (rounding is monotone,
             # so no row's own sum exceeds it): where it is at most 1, no jump needs the cap below
             largest = rk.max(axis=1)
@@ -313,6 +313,9 @@ class CauseSpecificCox(BaseEstimator):
                 for j in readers.get(i, ()):
                     np.multiply(acc, rk, out=cif[:, j, lo:lo + width])
                     surv[j, lo:lo + width] = s
+
+        for lo in range(0, n, _CHUNK_ROWS):
+            recurse(lo)
         return cif.transpose(2, 0, 1), surv.T
 
     def predict_cumulative_incidence(self, X: Any, times: Any, *, check_input: bool = True) -> np.ndarray:
