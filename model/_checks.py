@@ -97,22 +97,26 @@ def map_values(values: np.ndarray, function: Callable[[Any], Any], *, missing: A
     return out
 
 
-def row_notes(flagged: np.ndarray, values: np.ndarray, message: Callable[[Any], str]) -> np.ndarray:
-    """One note per row: ``message(value)`` where ``flagged``, ``""`` elsewhere (worded once per distinct value).
+def row_notes(flagged: np.ndarray, values: np.ndarray, message: Callable[[Any], str]) -> np.ndarray | None:
+    """One note per row: ``message(value)`` where ``flagged``, ``""`` elsewhere; None when no row is flagged.
 
-    ``values`` of flagged rows must not be missing (``pd.factorize`` would set them aside).
+    Worded once per distinct value; ``values`` of flagged rows must not be missing (``pd.factorize``
+    would set them aside).
     """
-    out = np.full(flagged.size, "", dtype=object)
     rows = np.flatnonzero(flagged)
-    if rows.size:
-        out[rows] = map_values(np.asarray(values, dtype=object)[rows], message, missing="", dtype=object)
+    if rows.size == 0:  # most rules, for most rows: nothing to word
+        return None
+    out = np.full(flagged.size, "", dtype=object)
+    out[rows] = map_values(np.asarray(values, dtype=object)[rows], message, missing="", dtype=object)
     return out
 
 
-def join_notes(columns: Sequence[np.ndarray]) -> np.ndarray:
-    """Row-wise ``"; "``-join of note columns, skipping empty notes (a registry batch is mostly clean)."""
-    out = np.full(len(columns[0]) if columns else 0, "", dtype=object)
+def join_notes(columns: Sequence[np.ndarray | None], n_rows: int) -> np.ndarray:
+    """Row-wise ``"; "``-join of note columns (None: no notes), skipping empty notes."""
+    out = np.full(n_rows, "", dtype=object)
     for column in columns:
+        if column is None:
+            continue
         rows = np.flatnonzero(column != "")
         if rows.size:
             earlier = out[rows]

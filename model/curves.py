@@ -17,6 +17,8 @@ from .estimators._breslow import step_lookup
 
 __all__ = ["first_time_at_or_below", "predict_with_median"]
 
+_SEARCH_FROM = 256  # rows; below, the whole curve on the grid costs less than the search's own steps
+
 
 def first_time_at_or_below(survival_on_grid: np.ndarray, grid: np.ndarray, level: float = 0.5) -> np.ndarray:
     """First ``grid`` time where each row's curve is at or below ``level``; NaN when it never is.
@@ -70,7 +72,7 @@ def predict_with_median(estimator: Any, encoded: np.ndarray, times: np.ndarray, 
     ----------
     estimator : fitted estimator
         With ``predict_with_survival``; a Cox-type model (with ``cum_baseline_hazard_``) takes the
-        binary-search path, any other evaluates its curve on ``grid``.
+        binary-search path from 256 rows on (the same medians), any other evaluates its curve on ``grid``.
     encoded : ndarray, shape (n_samples, n_features)
         Checked, encoded covariates.
     times : ndarray, shape (n_times,)
@@ -84,7 +86,7 @@ def predict_with_median(estimator: Any, encoded: np.ndarray, times: np.ndarray, 
     median : ndarray, shape (n_samples,)
         NaN where the curve stays above 0.5 on the grid.
     """
-    if not hasattr(estimator, "cum_baseline_hazard_"):
+    if not hasattr(estimator, "cum_baseline_hazard_") or len(encoded) < _SEARCH_FROM:
         risk, survival = estimator.predict_with_survival(encoded, np.concatenate([times, grid]), check_input=False)
         return risk, survival[:, :times.size], first_time_at_or_below(survival[:, times.size:], grid)
     risk, survival = estimator.predict_with_survival(encoded, times, check_input=False)

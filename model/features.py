@@ -321,9 +321,10 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):
                 f"field {n}: {v:g} is outside the training range [{lo:g}, {hi:g}] (central 98% of training)")))
         for name in self._columns():
             if name in self.fill_:
+                gaps = pd.isna(np.asarray(X[name], dtype=object))
                 note = f"field {name}: missing, imputed as {self.fill_[name]!r}"
-                notes.append(np.where(pd.isna(np.asarray(X[name], dtype=object)), note, "").astype(object))
-        return join_notes(notes) if notes else np.full(_n_rows(X), "", dtype=object)
+                notes.append(np.where(gaps, note, "").astype(object) if gaps.any() else None)
+        return join_notes(notes, _n_rows(X))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-safe parameters and learned state (for :meth:`from_dict`).

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from ._checks import map_values, row_notes
+from ._checks import join_notes, map_values, row_notes
 from .curves import predict_with_median
 from .pipeline import SurvivalPipeline
 
@@ -160,7 +160,7 @@ class LandmarkModel:
         unseen = ~self._usable(responses) & ~pd.isna(responses)
         note = (f"field {self.response}: {{!r}} was not seen among the patients progression-free at the "
                 f"{self.time:g} landmark (levels {self.levels}): no post-response prediction")
-        return row_notes(unseen, responses, note.format)
+        return join_notes([row_notes(unseen, responses, note.format)], responses.size)
 
     def to_dict(self) -> dict[str, Any]:
         from .predictor import _pipeline_to_dict

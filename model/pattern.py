@@ -26,6 +26,7 @@ __all__ = ["CauseSpecificCox", "competing_outcome", "cause_text"]
 _FORMAT = "cnslrisk.cause-specific-cox/1"
 _MIN_EVENTS = 2
 _CHUNK_ROWS = 1 << 16  # rows per chunk of the product-limit recursion: its few vectors stay in the CPU cache
+_FEW_ROWS = 128  # below this many rows the recursion is vectorised over the event times instead
 
 
 def cause_text(values: Any) -> np.ndarray:
@@ -266,10 +267,13 @@ class CauseSpecificCox(BaseEstimator):
     def _product_limit(self, hazards: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """CIF (n, K, T) and all-cause survival (n, T) at ``times`` for relative hazards ``hazards`` (K, n).
 
-        The recursion runs over the event times, each step one element-wise operation on a chunk of
-        rows held as a contiguous vector (no matrix products, no reduction across rows), so a row's
-        numbers do not depend on the other rows or on the chunk size. Per event time ``u``:
-        ``F_k += S(u-) dH0_k(u)`` (times ``r_k`` at the end), then ``S *= 1 - sum_j dL_j(u)``.
+        Per event time ``u``: ``F_k += S(u-) dH0_k(u)`` (times ``r_k`` at the end), then
+        ``S *= 1 - sum_j dL_j(u)``. Many rows: the recursion runs over the event times, each step one
+        element-wise operation on a chunk of rows held as a contiguous vector. A few rows (an API
+        request): the same operations vectorised over the event times instead (a loop over 30 or so
+        event times costs more than the arithmetic). Both add and multiply in the same order, with no
+        matrix products or reductions across rows, so a row's numbers are the same in either path,
+        whatever the other rows or the chunk size (tested).
         """
         index = np.searchsorted(self.unique_times_, times, side="right")  # event times <= t: [0, index)
         n_causes, n = hazards.shape
@@ -281,6 +285,9 @@ class CauseSpecificCox(BaseEstimator):
             if stop > 0:
                 readers.setdefault(int(stop) - 1, []).append(j)
         dH = self.baseline_increments_
+        if n < _FEW_ROWS:
+            self._product_limit_few(hazards, dH[:m], readers, cif, surv)
+            return cif.transpose(2, 0, 1), surv.T
         causes_at = [np.flatnonzero(dH[i]) for i in range(m)]  # a zero increment adds exactly 0: skipped
 
         def recurse(lo: int) -> None:
@@ -317,6 +324,26 @@ class CauseSpecificCox(BaseEstimator):
         for lo in range(0, n, _CHUNK_ROWS):
             recurse(lo)
         return cif.transpose(2, 0, 1), surv.T
+
+    @staticmethod
+    def _product_limit_few(hazards: np.ndarray, dH: np.ndarray, readers: dict[int, list[int]], cif: np.ndarray,
+                           surv: np.ndarray) -> None:
+        """:meth:`_product_limit` for a few rows, writing into ``cif`` (K, T, n) and ``surv`` (T, n)."""
+        n_causes, n = hazards.shape
+        jumps = dH[:, :, None] * hazards[None]  # (m, K, n)
+        total = jumps[:, 0].copy()  # the causes added in order, as in the chunked recursion (a zero adds exactly 0)
+        for k in range(1, n_causes):
+            total += jumps[:, k]
+        after = np.cumprod(np.maximum(1.0 - total, 0.0), axis=0)  # S(u) after each event time
+        before = np.concatenate([np.ones((1, n)), after[:-1]])
+        capped = total > 1.0  # cap a jump above 1 at 1 and share it between the causes by hazard
+        if capped.any():
+            before[capped] /= total[capped]
+        sums = np.cumsum(before[:, None, :] * dH[:, :, None], axis=0)  # (m, K, n)
+        for i, horizons in readers.items():
+            for j in horizons:
+                np.multiply(sums[i], hazards, out=cif[:, j])
+                surv[j] = after[i]
 
     def predict_cumulative_incidence(self, X: Any, times: Any, *, check_input: bool = True) -> np.ndarray:
         """Absolute risk ``F_k(t|x)`` of each cause by each time (product-limit, see the class notes).

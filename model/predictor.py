@@ -320,7 +320,7 @@ class RiskModel:
     def applicability(self, X: Columns) -> np.ndarray:
         """Per-row warnings (``"; "``-joined, empty when none): values outside training ranges, unseen levels."""
         notes = self.pipeline.named_steps["encode"].applicability(X)
-        return notes if self.landmark is None else join_notes([notes, self.landmark.applicability(X)])
+        return notes if self.landmark is None else join_notes([notes, self.landmark.applicability(X)], notes.size)
 
     @property
     def contribution_method(self) -> str:
