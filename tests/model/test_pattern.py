@@ -142,10 +142,12 @@ def test_rows_do_not_depend_on_batch_or_chunk(monkeypatch):
     model = CauseSpecificCox().fit(X, y)
     # extreme rows (all-cause jumps above 1, capped) among ordinary ones: a chunk holding one takes the capping
     # path for all its rows, a chunk without skips it, and neither may change an ordinary row's numbers
-    X = pd.concat([X.iloc[:50], pd.DataFrame({"x1": [1.0, 2.0], "x2": [9.0, 8.0]}), X.iloc[50:]], ignore_index=True)
+    extreme = pd.DataFrame({"x1": [1.0, 2.0], "x2": [9.0, 8.0]})
+    X = pd.concat([X.iloc[:50], extreme, X.iloc[50:], X + 0.25], ignore_index=True)
+    assert len(X) >= pattern_module._FEW_ROWS  # the whole batch takes the row-chunked recursion, one row the other
     whole = model.predict_cumulative_incidence(X, TIMES)
     single = np.concatenate([model.predict_cumulative_incidence(X.iloc[[i]], TIMES) for i in range(len(X))])
-    monkeypatch.setattr(pattern_module, "_CHUNK_ROWS", 7)  # 122 rows: 17 chunks of 7 and one of 3
+    monkeypatch.setattr(pattern_module, "_CHUNK_ROWS", 7)  # 242 rows: 34 chunks of 7 and one of 4
     chunked = model.predict_cumulative_incidence(X, TIMES)
     assert np.array_equal(whole, single) and np.array_equal(whole, chunked)
     assert (model.predict_survival(X.iloc[50:52], [y["time"].max()]) == 0.0).all()  # they were capped
