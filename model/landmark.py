@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -91,6 +92,12 @@ class LandmarkModel:
         encoders = [p.named_steps["encode"] for p in (self.pipeline, self.pattern) if p is not None]
         return list(dict.fromkeys(c for e in encoders for c in (*e.binary, *e.categorical, *e.numeric)))
 
+    @cached_property
+    def _one_encoding(self) -> bool:
+        """Whether the pattern model reads the same encoding as the Cox model (fitted alike on the same rows)."""
+        encoders = [p.named_steps["encode"].to_dict() for p in (self.pipeline, self.pattern) if p is not None]
+        return len(encoders) == 2 and encoders[0] == encoders[1]
+
     def _responses(self, X: Columns) -> np.ndarray:
         n = len(next(iter(X.values()))) if isinstance(X, Mapping) else len(X)
         if self.response not in X:
@@ -125,7 +132,8 @@ class LandmarkModel:
         times = np.asarray(horizons, dtype=float)
         after = times > self.time
         residual = times[after] - self.time
-        out: dict[str, np.ndarray] = {c: np.full(n, np.nan) for c in self.columns(horizons)}
+        columns = self.columns(horizons)
+        out: dict[str, np.ndarray] = dict(zip(columns, np.full((len(columns), n), np.nan), strict=True))
         if self.pattern is not None:
             out[f"{PREFIX}likely_pattern"] = np.full(n, None, dtype=object)
         if rows.size == 0:
@@ -145,7 +153,7 @@ class LandmarkModel:
         out[f"{PREFIX}median_time"][rows] = self.time + median
         if self.pattern is not None and residual.size:
             model = self.pattern[-1]
-            pattern_encoded = self.pattern.named_steps["encode"].encode(subset)
+            pattern_encoded = encoded if self._one_encoding else self.pattern.named_steps["encode"].encode(subset)
             cif = model.predict_cumulative_incidence(pattern_encoded, residual, check_input=False)
             for k, cause in enumerate(model.causes_):
                 for j, label in enumerate(labels):

@@ -237,6 +237,9 @@ class CauseSpecificCox(BaseEstimator):
             at = np.searchsorted(self.unique_times_, m.unique_times_)
             increments[at, k] = np.diff(m.cum_baseline_hazard_, prepend=0.0)
         self.baseline_increments_ = increments
+        # the linear predictors of all causes at once: (x - x_mean) @ coef = x @ coef - x_mean @ coef
+        self._coefs = np.vstack([m.coef_ for m in self.models_])
+        self._offsets = np.array([m.x_mean_ @ m.coef_ for m in self.models_])[:, None]
 
     def _relative_hazards(self, X: Any, check_input: bool = True) -> np.ndarray:
         require_fitted(self, "models_")
@@ -244,10 +247,8 @@ class CauseSpecificCox(BaseEstimator):
             X = validate_data(self, X, reset=False, dtype=np.float64)
         # each row's products summed by einsum's own loop (not a BLAS product) keep its number independent of
         # the batch it is scored in; one cause per row of the result, as the product-limit recursion reads them
-        out = np.empty((len(self.models_), X.shape[0]))
-        for k, m in enumerate(self.models_):
-            np.einsum("ij,j->i", X, m.coef_, out=out[k])
-            out[k] -= m.x_mean_ @ m.coef_
+        out = np.einsum("ij,kj->ki", X, self._coefs)
+        out -= self._offsets
         return np.exp(out, out=out)
 
     def predict_cause_specific_risk(self, X: Any) -> np.ndarray:
