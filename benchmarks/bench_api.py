@@ -172,16 +172,16 @@ def run_server(command: list[str], env: dict, cwd: str, port: int, ready_path: s
                 process.kill()
 
 
-def in_process(model_uri: str, tracking_uri: str, repeats: int = 300) -> float:
+def in_process(model_uri: str, tracking_uri: str, patient: dict, repeats: int = 300) -> float:
     from cnslrisk.serving.scoring import load_risk_model, score_records, use_tracking
 
     use_tracking(tracking_uri)
     model, _ = load_risk_model(model_uri)
-    score_records(model, [PATIENT], redact=True)
+    score_records(model, [patient], redact=True)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        score_records(model, [PATIENT], redact=True)
+        score_records(model, [patient], redact=True)
         times.append(time.perf_counter() - t0)
     return statistics.median(times) * 1000
 
@@ -208,7 +208,11 @@ def main() -> None:
                         help="load generator (default wrk when installed)")
     parser.add_argument("--log-level", default="info",
                         help="cnslrisk serve --log-level (default info, the serve default: access log on)")
+    parser.add_argument("--without-response", action="store_true",
+                        help="send the example patient without its best response, as known at infusion (no "
+                             "post-response prediction)")
     args = parser.parse_args()
+    patient = {k: v for k, v in PATIENT.items() if k != "best_response"} if args.without_response else PATIENT
 
     directory = tempfile.mkdtemp(prefix="bench_api_")
     if args.model:
@@ -218,7 +222,7 @@ def main() -> None:
     bin_dir = str(Path(sys.executable).parent)
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "PATH": bin_dir + os.pathsep + os.environ["PATH"]}
     env.pop("CNSLRISK_API_TOKEN", None)
-    body = json.dumps(PATIENT).encode()
+    body = json.dumps(patient).encode()
     results = {}
     for workers in (int(w) for w in args.workers.split(",")):
         port = free_port()
@@ -231,11 +235,12 @@ def main() -> None:
     results["mlflow models serve (1 worker)"] = run_server(
         [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local", "-p", str(port),
          "--host", "127.0.0.1"], env, directory, port, "/ping",
-        json.dumps({"dataframe_records": [PATIENT]}).encode(), "/invocations", args, Path(directory) / "mlflow.log")
-    floor = in_process(model_uri, tracking_uri)
+        json.dumps({"dataframe_records": [patient]}).encode(), "/invocations", args, Path(directory) / "mlflow.log")
+    floor = in_process(model_uri, tracking_uri, patient)
 
-    print(f"\n{args.requests} requests of one patient, {args.concurrency} concurrent keep-alive connections "
-          f"({args.client} client), 127.0.0.1, {os.cpu_count()} CPUs; model {model_uri}\n")
+    given = "without" if args.without_response else "with"
+    print(f"\n{args.requests} requests of one patient ({given} a best response), {args.concurrency} concurrent "
+          f"keep-alive connections ({args.client} client), 127.0.0.1, {os.cpu_count()} CPUs; model {model_uri}\n")
     print("| server | ready (s) | requests | errors | throughput (req/s) | p50 (ms) | p90 (ms) | p99 (ms) | max (ms) "
           "| p50, 1 connection (ms) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
