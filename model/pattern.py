@@ -286,6 +286,8 @@ class CauseSpecificCox(BaseEstimator):
             if stop > 0:
                 readers.setdefault(int(stop) - 1, []).append(j)
         dH = self.baseline_increments_
+        if m == 0:  # every time before the first event: no incidence yet
+            return cif.transpose(2, 0, 1), surv.T
         if n < _FEW_ROWS:
             self._product_limit_few(hazards, dH[:m], readers, cif, surv)
             return cif.transpose(2, 0, 1), surv.T
