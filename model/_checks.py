@@ -107,7 +107,7 @@ def row_notes(flagged: np.ndarray, values: np.ndarray, message: Callable[[Any], 
     if rows.size == 0:  # most rules, for most rows: nothing to word
         return None
     out = np.full(flagged.size, "", dtype=object)
-    out[rows] = map_values(np.asarray(values, dtype=object)[rows], message, missing="", dtype=object)
+    out[rows] = map_values(np.asarray(values)[rows], message, missing="", dtype=object)  # the flagged rows only
     return out
 
 
