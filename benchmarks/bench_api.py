@@ -173,9 +173,10 @@ def run_server(command: list[str], env: dict, cwd: str, port: int, ready_path: s
 
 
 def in_process(model_uri: str, tracking_uri: str, patient: dict, repeats: int = 300) -> float:
-    from cnslrisk.serving.scoring import load_risk_model, score_records, use_tracking
+    from cnslrisk.registry import load_risk_model, use_tracking
+    from cnslrisk.serving.scoring import score_records
 
-    use_tracking(tracking_uri)
+    use_tracking(tracking_uri, explicit=True)
     model, _ = load_risk_model(model_uri)
     score_records(model, [patient], redact=True)
     times = []
@@ -227,7 +228,7 @@ def main() -> None:
     for workers in (int(w) for w in args.workers.split(",")):
         port = free_port()
         results[f"cnslrisk serve --workers {workers} --log-level {args.log_level}"] = run_server(
-            [sys.executable, "-m", "cnslrisk.serving.cli", "serve", "--model", model_uri, "--port", str(port),
+            [sys.executable, "-m", "cnslrisk.cli", "serve", "--model", model_uri, "--port", str(port),
              "--tracking-uri", tracking_uri, "--workers", str(workers),
              "--log-level", args.log_level], env, directory, port, "/health", body,
             "/v1/predict", args, Path(directory) / f"cnslrisk{workers}.log")

@@ -38,10 +38,10 @@ import numpy as np
 from sksurv.ensemble import RandomSurvivalForest
 from sksurv.util import Surv
 
+from cnslrisk.data.synthetic import generate_cohort
 from cnslrisk.model.estimators import CompactForest
 from cnslrisk.model.estimators._breslow import step_lookup
 from cnslrisk.model.features import FeatureEncoder
-from cnslrisk.model.synthetic import generate_cohort
 
 FEATURES = {
     "binary": ("pce", "lmd", "steroids", "ldh_elevated"),

@@ -26,8 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cnslrisk.model.synthetic import write_synthetic_cohort
-from cnslrisk.serving.scoring import check_input, load_risk_model, use_tracking
+from cnslrisk.data.synthetic import write_synthetic_cohort
+from cnslrisk.registry import load_risk_model, use_tracking
+from cnslrisk.serving.scoring import check_input
 from cnslrisk.training import load_config, train
 from cnslrisk.training.config import default_config_path
 
@@ -78,7 +79,7 @@ def main() -> None:
     uri = f"sqlite:///{tmp}/b.db"
     result = train(overrides={"models.fit": ["cox"], "validation.repeats": 1, "validation.bootstrap": 10,
                               "mlflow.tracking_uri": uri})
-    use_tracking(uri)
+    use_tracking(uri, explicit=True)
     model_uri = f"models:/{result.name}/{result.version}"
     model, _ = load_risk_model(model_uri)
     big = write_synthetic_cohort(tmp / "big.parquet", args.rows, seed=1)
@@ -130,7 +131,7 @@ def main() -> None:
               "columns": list(model.pipeline[0].get_feature_names_out()), "categorical": model.features["categorical"],
               "input": str(big), "output": str(tmp / "plain.parquet")}
     plain.write_text(PLAIN_SCRIPT.replace("PARAMS", repr(params)))
-    cli = [sys.executable, "-m", "cnslrisk.serving.cli", "score", "--model", model_uri, "--tracking-uri", uri]
+    cli = [sys.executable, "-m", "cnslrisk.cli", "score", "--model", model_uri, "--tracking-uri", uri]
     e2e_wall, e2e_mb = peak_rss_mb([*cli, "--input", str(big), "--out", str(tmp / "out.parquet")])
     plain_wall, plain_mb = peak_rss_mb([sys.executable, str(plain)])
     small_wall, small_mb = peak_rss_mb([*cli, "--input", str(small), "--out", str(tmp / "out_small.parquet")])

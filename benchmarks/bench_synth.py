@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help=".parquet or .csv (default: a temporary Parquet file)")
     args = parser.parse_args()
 
-    from cnslrisk.model.synthetic import CHUNK_SIZE, write_synthetic_cohort
+    from cnslrisk.data.synthetic import CHUNK_SIZE, write_synthetic_cohort
 
     baseline = _peak_rss_mb()
     with tempfile.TemporaryDirectory() as scratch:

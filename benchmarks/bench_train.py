@@ -14,7 +14,7 @@ import os
 import tempfile
 import time
 
-from cnslrisk.serving.cli.train import parse_overrides
+from cnslrisk.cli.train import parse_overrides
 from cnslrisk.training import load_config, train
 
 

@@ -1,16 +1,5 @@
-"""Serving: scoring one patient or many, the REST API, the web page and the command line."""
+"""Serving: scoring one patient or many (Python, files, Spark), the REST API and the web page."""
 
-from __future__ import annotations
-
-from typing import Any
+from .scoring import Scorer, load
 
 __all__ = ["Scorer", "load"]
-
-
-def __getattr__(name: str) -> Any:
-    # imported on first use, so that the command line (cnslrisk.serving.cli) starts without scikit-learn and MLflow
-    if name in __all__:
-        from . import scoring
-
-        return getattr(scoring, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .crossval import Factory, Progress, failure_reason, run_chunked, spawn_seeds
 from .metrics import calibration_slope, harrell_c
-from .validate import Factory, Progress, failure_reason, run_chunked, spawn_seeds
 
 __all__ = ["OptimismResult", "bootstrap_optimism", "resample"]
 

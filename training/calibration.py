@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from sksurv.nonparametric import kaplan_meier_estimator
 
+from .crossval import Factory, fold_splits, run_chunked
 from .metrics import horizon_label
-from .validate import Factory, fold_splits, run_chunked
 
 __all__ = ["calibration_table", "out_of_fold_survival", "risk_groups"]
 
@@ -150,7 +150,7 @@ def out_of_fold_survival(
     """Cross-validated predicted survival: each patient predicted by the model not fitted to them.
 
     Uses one repeat of stratified K-fold with exactly the folds of the first repeat of
-    :func:`~cnslrisk.training.validate.cross_validate` with the same ``seed`` and ``strata``.
+    :func:`~cnslrisk.training.crossval.cross_validate` with the same ``seed`` and ``strata``.
 
     Parameters
     ----------

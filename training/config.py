@@ -167,10 +167,6 @@ class TrainingConfig:
         """Covariates of the post-response model beside the response (see :class:`LandmarkConfig`)."""
         return list(self.landmark.features) or self.pattern_features
 
-    def tracking_uri(self) -> str:
-        """The MLflow tracking URI: ``MLFLOW_TRACKING_URI`` when set, else the config's."""
-        return os.environ.get("MLFLOW_TRACKING_URI") or self.mlflow.tracking_uri
-
     def to_dict(self) -> dict[str, Any]:
         """Plain, TOML/JSON-safe form (paths as strings, tuples as lists)."""
 

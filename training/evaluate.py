@@ -23,18 +23,19 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+import cnslrisk.registry as registry
 from cnslrisk.model.estimators._breslow import RiskSets, partial_likelihood
 from cnslrisk.model.outputs import json_safe
 from cnslrisk.model.predictor import RiskModel
 
 from .calibration import calibration_table
 from .config import FeaturesConfig, TrainingConfig, load_config
+from .crossval import survival_grid
 from .data import TrainingData, load_training_data
 from .decision_curve import DEFAULT_THRESHOLDS, decision_curve
 from .metrics import calibration_slope, horizon_label, score_predictions
 from .monitor import case_mix, period_labels, period_table
 from .pattern_validation import aalen_johansen, wolbers_c
-from .validate import survival_grid
 
 __all__ = ["EvaluationResult", "cohort_config", "load_cohort", "slope_with_se", "point_figures",
            "evaluate_model", "evaluation_figures", "write_outputs", "evaluate"]
@@ -339,36 +340,28 @@ def _metrics(summary: dict[str, Any]) -> dict[str, float]:
 
 
 def _record(result: EvaluationResult, info: dict[str, Any]) -> str:
-    """Log the evaluation run (aggregates only) and append ``validated_on.<k>`` to the model version."""
-    import mlflow
-    from mlflow import MlflowClient
-
-    from . import registry
-
+    """Log the evaluation run (aggregates only) and append it to the model version's validation history."""
     s, name, version = result.summary, info.get("name"), info.get("version")
     tags = {"cnslrisk.evaluation": "external", "cnslrisk.cohort.sha256": s["cohort"]["sha256"],
             "cnslrisk.cohort.source": s["cohort"]["source"], "cnslrisk.model_uri": info["model_uri"]}
     if name:
         tags.update({"cnslrisk.model.name": name, "cnslrisk.model.version": str(version)})
-    with mlflow.start_run(run_name=f"evaluate {name or 'model'} v{version or '?'}") as run:
-        mlflow.set_tags(tags)
-        mlflow.log_params({"cohort.n": s["cohort"]["n"], "cohort.events": s["cohort"]["events"],
-                           "bootstrap": s["bootstrap"]["resamples"]})
-        mlflow.log_metrics(_metrics(s))
-        registry.log_json("evaluation.json", s)
+    with registry.start_run(f"evaluate {name or 'model'} v{version or '?'}", tags=tags) as run:
+        run.log_params({"cohort.n": s["cohort"]["n"], "cohort.events": s["cohort"]["events"],
+                        "bootstrap": s["bootstrap"]["resamples"]})
+        run.log_metrics(_metrics(s))
+        run.log_json("evaluation.json", s)
         for table in ("calibration", "decision_curve", "case_mix", "periods"):
             frame = getattr(result, table)
             if frame is not None:
-                mlflow.log_text(frame.to_csv(index=False), f"{table}.csv")
-        registry.log_figures(evaluation_figures(result))
+                run.log_table(f"{table}.csv", frame)
+        run.log_figures(evaluation_figures(result))
     if name and version:
-        client = MlflowClient()
-        existing = [k for k in client.get_model_version(name, version).tags if k.startswith("validated_on.")]
-        entry = {"date": datetime.now(UTC).strftime("%Y-%m-%d"), "run_id": run.info.run_id, **s["cohort"],
-                 "c_index": s["c_index"], "calibration_slope": s["calibration_slope"],
-                 "calibration_in_the_large": {h: v["calibration_in_the_large"] for h, v in s["horizons"].items()}}
-        client.set_model_version_tag(name, version, f"validated_on.{len(existing) + 1}", json.dumps(entry))
-    return run.info.run_id
+        registry.record_evaluation(name, version, {
+            "date": datetime.now(UTC).strftime("%Y-%m-%d"), "run_id": run.run_id, **s["cohort"],
+            "c_index": s["c_index"], "calibration_slope": s["calibration_slope"],
+            "calibration_in_the_large": {h: v["calibration_in_the_large"] for h, v in s["horizons"].items()}})
+    return run.run_id
 
 
 def evaluate(
@@ -409,13 +402,10 @@ def evaluate(
         ``summary["run_id"]`` names the evaluation run when logged.
     """
     from cnslrisk.model import read_cohort
-    from cnslrisk.serving.scoring import load_risk_model
-
-    from .registry import use_tracking
 
     config = config if isinstance(config, TrainingConfig) else load_config(config)
-    use_tracking(config.tracking_uri(), config.mlflow.experiment)
-    model, info = load_risk_model(model_uri)
+    registry.use_tracking(config.mlflow.tracking_uri, config.mlflow.experiment)
+    model, info = registry.load_risk_model(model_uri)
     data = load_cohort(model, cohort, config)
     periods = None
     if period_column is not None:

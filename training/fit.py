@@ -14,8 +14,8 @@ from cnslrisk.model.pipeline import SurvivalPipeline, make_pipeline
 
 from .bootstrap import OptimismResult, bootstrap_optimism, resample
 from .config import MODEL_KINDS, TrainingConfig
+from .crossval import CrossValidationResult, cross_validate
 from .data import TrainingData
-from .validate import CrossValidationResult, cross_validate
 
 __all__ = ["Candidate", "fit_candidate", "choose", "pipeline_factory", "fit_pattern", "fit_band", "sample_size_section",
            "TIE_TOLERANCE"]
@@ -198,7 +198,7 @@ def _band_chunk(factory: Callable[[], Any], X: pd.DataFrame, y: np.ndarray, seed
 def fit_band(kind: str, config: TrainingConfig, data: TrainingData) -> list[Any]:
     """Bootstrap refits of the whole fitting procedure (tuning included), the 95 % band of models
     without a variance formula (see :mod:`cnslrisk.model.band`); failed resamples are left out."""
-    from .validate import run_chunked, spawn_seeds
+    from .crossval import run_chunked, spawn_seeds
 
     factory = pipeline_factory(kind, config)
     seeds = spawn_seeds(config.seed + 1, config.validation.band_resamples)  # not the optimism bootstrap's

@@ -21,8 +21,8 @@ from cnslrisk.model.outputs import json_safe
 from cnslrisk.model.pattern import cause_text, competing_outcome
 
 from .calibration import risk_groups
+from .crossval import Factory, Progress, fold_splits, run_chunked
 from .metrics import horizon_label
-from .validate import Factory, Progress, fold_splits, run_chunked
 
 __all__ = ["aalen_johansen", "wolbers_c", "validate_pattern_model", "FEW_EVENTS"]
 
@@ -289,7 +289,7 @@ def validate_pattern_model(
     bootstrap : int, default=200
         Resamples of the observed cumulative incidence's confidence interval.
     seed : int, default=0
-        Seed of the fold shuffles (as :func:`~cnslrisk.training.validate.fold_splits`) and the bootstrap.
+        Seed of the fold shuffles (as :func:`~cnslrisk.training.crossval.fold_splits`) and the bootstrap.
     n_jobs : int, default=1
         Parallel jobs; results do not depend on it.
     progress : callable, optional

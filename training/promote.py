@@ -17,8 +17,17 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from cnslrisk.registry import (
+    CHALLENGER,
+    CHAMPION,
+    alias_version,
+    load_risk_model,
+    set_alias,
+    set_version_tags,
+    version_tags,
+)
+
 from .config import PromotionConfig
-from .registry import CHALLENGER, CHAMPION, alias_version, set_alias
 
 if TYPE_CHECKING:
     from .config import TrainingConfig
@@ -69,8 +78,6 @@ def decide(
 def _external(name: str, version: str, path: str | os.PathLike[str], config: TrainingConfig | None
               ) -> tuple[float, float, str]:
     """Harrell's C, calibration slope (the evaluate definitions) of a registered version on a cohort, and its hash."""
-    from cnslrisk.serving.scoring import load_risk_model
-
     from .evaluate import load_cohort, point_figures
 
     model, _ = load_risk_model(f"models:/{name}/{version}")
@@ -157,16 +164,13 @@ def promote(
         When there is no challenger, the version lacks validation figures (and no held-out cohort is
         given), or ``cohort`` is not the challenger's training cohort.
     """
-    from mlflow import MlflowClient
-
-    client = MlflowClient()
     challenger = version or alias_version(name, CHALLENGER)
     if challenger is None:
         raise ValueError(f"registered model {name}: no version has the alias {CHALLENGER!r}; run cnslrisk train first")
     champion = alias_version(name, CHAMPION)
     if champion == challenger:
         return PromotionDecision(False, f"version {challenger} is already the champion", name, challenger, champion)
-    tags = client.get_model_version(name, challenger).tags
+    tags = version_tags(name, challenger)
     if _C_TAG not in tags and holdout is None:
         raise ValueError(f"registered model {name} version {challenger}: no {_C_TAG} tag; was it trained by cnslrisk? "
                          "(a recalibrated version is compared on a held-out cohort: pass --holdout)")
@@ -175,7 +179,7 @@ def promote(
     if _C_TAG in tags:
         champion_c, basis = None, "no champion"
         if champion is not None:
-            champion_tags = client.get_model_version(name, champion).tags
+            champion_tags = version_tags(name, champion)
             champion_c, basis = _training_comparison(name, challenger, champion, tags, champion_tags, cohort, config)
         if champion is not None and champion_c is None:
             verdicts.append((False, basis))
@@ -184,7 +188,7 @@ def promote(
         bases.append(basis)
     if holdout is not None:
         # a recalibrated version was also fitted (its baseline) on its recalibration cohort
-        versions = [tags] + ([client.get_model_version(name, champion).tags] if champion is not None else [])
+        versions = [tags] + ([version_tags(name, champion)] if champion is not None else [])
         trained_on = {t.get(key) for t in versions for key in (_SHA_TAG, "recalibration.cohort_sha256")} - {None}
         verdicts.append(_holdout_comparison(name, challenger, champion, holdout, gate, config, trained_on))
         bases.append("both external on a held-out cohort")
@@ -194,8 +198,7 @@ def promote(
         promoted, reason = True, f"FORCED despite the gate: {reason}"
     if promoted:
         set_alias(name, CHAMPION, challenger)
-    for key, value in (("promotion.decision", "promoted" if promoted else "refused"),
-                       ("promotion.reason", reason[:4900]), ("promotion.forced", str(force).lower()),
-                       ("promotion.basis", "; ".join(bases))):
-        client.set_model_version_tag(name, challenger, key, value)
+    set_version_tags(name, challenger, {
+        "promotion.decision": "promoted" if promoted else "refused", "promotion.reason": reason[:4900],
+        "promotion.forced": str(force).lower(), "promotion.basis": "; ".join(bases)})
     return PromotionDecision(promoted, reason, name, challenger, champion, forced=force, basis="; ".join(bases))

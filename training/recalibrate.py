@@ -180,20 +180,16 @@ def recalibrate(
     dict
         ``name``, ``version``, ``parent_version``, ``method``, ``test``, ``run_id``, ``before``, ``after``.
     """
-    import mlflow
-    from mlflow import MlflowClient
+    import cnslrisk.registry as registry
 
-    from cnslrisk.serving.scoring import load_risk_model
-
-    from . import registry
     from .card import card_files
     from .evaluate import load_cohort
     from .plots import plot_calibration
     from .train import synthetic_example
 
     config = config if isinstance(config, TrainingConfig) else load_config(config)
-    registry.use_tracking(config.tracking_uri(), config.mlflow.experiment)
-    parent, info = load_risk_model(model_uri)
+    registry.use_tracking(config.mlflow.tracking_uri, config.mlflow.experiment)
+    parent, info = registry.load_risk_model(model_uri)
     data = load_cohort(parent, cohort, config)
     result = recalibrate_model(parent, data, method=method, alpha=alpha)
     sha = data.provenance["sha256"]
@@ -209,18 +205,17 @@ def recalibrate(
                                                              ("source", "sha256", "n", "events")}}
     card.setdefault("limitations", []).append(
         f"Recalibrated ({result.method}) on cohort {sha[:12]}: validation figures above are the parent version's.")
-    with mlflow.start_run(run_name=f"recalibrate {name} v{info.get('version')}") as run:
-        mlflow.set_tags({**lineage, "cnslrisk.cohort.sha256": sha, "cnslrisk.cohort.source": data.provenance["source"]})
-        registry.log_json("recalibration.json", json_safe({"test": result.test, "before": result.before,
-                                                         "after": result.after}))
-        registry.log_figures({f"calibration_{when}.png": plot_calibration(table, time_unit=parent.time_unit)
-                              for when, table in result.tables.items()})
+    run_tags = {**lineage, "cnslrisk.cohort.sha256": sha, "cnslrisk.cohort.source": data.provenance["source"]}
+    with registry.start_run(f"recalibrate {name} v{info.get('version')}", tags=run_tags) as run:
+        run.log_json("recalibration.json", json_safe({"test": result.test, "before": result.before,
+                                                     "after": result.after}))
+        run.log_figures({f"calibration_{when}.png": plot_calibration(table, time_unit=parent.time_unit)
+                         for when, table in result.tables.items()})
         ref = registry.log_risk_model(result.model, registered_name=name, input_example=synthetic_example(result.model),
                                       extra_files=card_files(card))
-    client = MlflowClient()
-    for key, value in {**lineage, "training_data.sha256": card.get("training_data", {}).get("sha256", ""),
-                       "model.type": result.model.kind}.items():
-        client.set_model_version_tag(ref.name, ref.version, key, value)
+    registry.set_version_tags(ref.name, ref.version, {
+        **lineage, "training_data.sha256": card.get("training_data", {}).get("sha256", ""),
+        "model.type": result.model.kind})
     return json_safe({"name": ref.name, "version": ref.version, "parent_version": info.get("version"),
-                   "method": result.method, "test": result.test, "run_id": run.info.run_id,
+                   "method": result.method, "test": result.test, "run_id": run.run_id,
                    "before": result.before, "after": result.after})

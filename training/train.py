@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import cnslrisk.registry as registry
 from cnslrisk.model.predictor import RiskModel
 
-from . import registry
 from .card import build_card, card_files
 from .config import TrainingConfig, load_config
 from .data import TrainingData, load_training_data
@@ -206,8 +206,6 @@ def train(
     ConfigError, CohortValidationError
         Before any MLflow run is created.
     """
-    import mlflow
-
     if not isinstance(config, TrainingConfig):
         config = load_config(config, overrides)
     data = load_training_data(config)
@@ -240,27 +238,27 @@ def train(
     figures = _figures(chosen, calibration_table, extras["coefficient_table"], config, data)
     model.metadata["card"] = card
 
-    registry.use_tracking(config.tracking_uri(), config.mlflow.experiment)
-    with mlflow.start_run() as run:
-        mlflow.set_tags({"cnslrisk.source": data.provenance["source"], "cnslrisk.sha256": data.provenance["sha256"],
-                         "cnslrisk.chosen_model": chosen.kind, **_environment()})
-        mlflow.log_params({k: str(v) for k, v in _flatten("", config.to_dict()).items() if k != "source"})
-        mlflow.log_params({"cohort.n": data.n, "cohort.events": data.events})
+    registry.use_tracking(config.mlflow.tracking_uri, config.mlflow.experiment)
+    tags = {"cnslrisk.source": data.provenance["source"], "cnslrisk.sha256": data.provenance["sha256"],
+            "cnslrisk.chosen_model": chosen.kind, **_environment()}
+    with registry.start_run(tags=tags) as run:
+        run.log_params({k: v for k, v in _flatten("", config.to_dict()).items() if k != "source"})
+        run.log_params({"cohort.n": data.n, "cohort.events": data.events})
         metrics: dict[str, float] = {}
         for candidate in candidates.values():
             metrics.update(_candidate_metrics(candidate))
-        mlflow.log_metrics(metrics)
-        registry.log_json("config.json", config.to_dict())
-        registry.log_figures(figures)
+        run.log_metrics(metrics)
+        run.log_json("config.json", config.to_dict())
+        run.log_figures(figures)
         ref = registry.log_risk_model(model, registered_name=config.mlflow.registered_model,
                                       input_example=synthetic_example(model), extra_files=card_files(card))
         card["model"].update(name=ref.name, version=ref.version)
-        registry.log_json("model_card.json", card)
+        run.log_json("model_card.json", card)
         registry.tag_version(ref, card)
         aliases = [registry.CHALLENGER]
         registry.set_alias(ref.name, registry.CHALLENGER, ref.version)
         if registry.alias_version(ref.name, registry.CHAMPION) is None:
             registry.set_alias(ref.name, registry.CHAMPION, ref.version)
             aliases.append(registry.CHAMPION)
-    return TrainResult(run_id=run.info.run_id, name=ref.name, version=ref.version, model_type=chosen.kind,
+    return TrainResult(run_id=run.run_id, name=ref.name, version=ref.version, model_type=chosen.kind,
                        metrics=metrics, aliases=tuple(aliases), card=card)

@@ -23,6 +23,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from cnslrisk.model.predictor import RiskModel
+from cnslrisk.registry import alias_version, load_risk_model
 
 __all__ = ["DEFAULT_REFRESH_SECONDS", "LoadedModel", "ModelHolder", "get_holder", "get_loaded", "require_token"]
 
@@ -62,8 +63,6 @@ class ModelHolder:
     """
 
     def __init__(self, model_uri: str, *, refresh_seconds: float = DEFAULT_REFRESH_SECONDS):
-        from cnslrisk.serving.scoring import load_risk_model
-
         self.model_uri = model_uri
         self.refresh_seconds = float(refresh_seconds)
         self.alias_uri = model_uri.startswith("models:/") and "@" in model_uri
@@ -74,12 +73,6 @@ class ModelHolder:
     def current(self) -> LoadedModel:
         """The model to answer the next request with."""
         return self._current
-
-    def _alias_version(self) -> str:
-        from mlflow import MlflowClient
-
-        name, alias = self.model_uri[len("models:/"):].split("@", 1)
-        return str(MlflowClient().get_model_version_by_alias(name, alias).version)
 
     def refresh(self) -> bool:
         """Re-resolve the alias; load and swap in the version it now points to.
@@ -94,18 +87,12 @@ class ModelHolder:
         ValueError
             When the alias or the new version cannot be loaded (the old model keeps serving).
         """
-        from mlflow.exceptions import MlflowException
-
-        from cnslrisk.serving.scoring import load_risk_model
-
         if not self.alias_uri:
             return False
         with self._lock:
-            try:
-                version = self._alias_version()
-            except MlflowException as exc:
-                reason = exc.message.splitlines()[0]
-                raise ValueError(f"model {self.model_uri}: cannot be resolved ({reason})") from None
+            version = alias_version(*self.model_uri[len("models:/"):].split("@", 1))
+            if version is None:
+                raise ValueError(f"model {self.model_uri}: cannot be resolved (no such registered model or alias)")
             if version == self._current.version:
                 return False
             loaded = LoadedModel(*load_risk_model(self.model_uri))

@@ -163,9 +163,9 @@ def create_app(model_uri: str | None = None, *, tracking_uri: str | None = None,
     ValueError
         When the model URI does not resolve to a cnslrisk model.
     """
-    from cnslrisk.serving.scoring import resolve_model_uri, use_tracking
+    from cnslrisk.registry import resolve_model_uri, use_tracking
 
-    use_tracking(tracking_uri)
+    use_tracking(tracking_uri, explicit=True)
     holder = ModelHolder(resolve_model_uri(model_uri), refresh_seconds=refresh_seconds)
     schema = holder.current().model.input_schema
     expected = {f.name: f.expected() for f in schema.fields}

@@ -7,6 +7,7 @@ import pytest
 from sksurv.ensemble import RandomSurvivalForest
 from sksurv.util import Surv
 
+from cnslrisk.data.synthetic import generate_cohort
 from cnslrisk.model.estimators import (
     CompactForest,
     ForestFileError,
@@ -17,7 +18,6 @@ from cnslrisk.model.estimators import (
 )
 from cnslrisk.model.features import FeatureEncoder
 from cnslrisk.model.pipeline import make_pipeline
-from cnslrisk.model.synthetic import generate_cohort
 
 FEATURES = {
     "binary": ("pce", "lmd", "steroids", "ldh_elevated"),

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from lifelines import CoxPHFitter, KaplanMeierFitter
 
+from cnslrisk.data.synthetic import EXAMPLE_CRITERIA, parameters_sha256, write_example_cohort
 from cnslrisk.model import check_cohort, read_cohort
-from cnslrisk.model.synthetic import EXAMPLE_CRITERIA, parameters_sha256, write_example_cohort
 
 PACKAGED = resources.files("cnslrisk.data").joinpath("example_cohort.csv")
 

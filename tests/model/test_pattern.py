@@ -11,9 +11,9 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 import cnslrisk.model.pattern as pattern_module
+from cnslrisk.data.synthetic import generate_cohort
 from cnslrisk.model.features import FeatureEncoder
 from cnslrisk.model.pattern import CauseSpecificCox, cause_text, competing_outcome
-from cnslrisk.model.synthetic import generate_cohort
 
 TIMES = np.array([0.01, 0.5, 1.0, 2.0, 3.5, 5.0, 8.0, 100.0])
 

@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 from sksurv.nonparametric import kaplan_meier_estimator
 
+from cnslrisk.data.synthetic import generate_cohort
 from cnslrisk.model import check_cohort
 from cnslrisk.model import predictor as predictor_module
 from cnslrisk.model.estimators import ForestFileError
 from cnslrisk.model.pipeline import make_pipeline
 from cnslrisk.model.predictor import RiskModel
-from cnslrisk.model.synthetic import generate_cohort
 
 FEATURES = {"binary": ["pce", "lmd"], "categorical": ["cnsl_type"], "numeric": ["age"], "id": "patient_id"}
 

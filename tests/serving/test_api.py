@@ -19,7 +19,8 @@ import pytest
 import requests
 
 from cnslrisk.model.contract import data_dictionary
-from cnslrisk.serving.scoring import model_card, score_records
+from cnslrisk.registry import model_card
+from cnslrisk.serving.scoring import score_records
 
 PATIENT = {"patient_id": "EXAMPLE-001", "age": 62, "sex": "female", "ecog": 1, "cnsl_type": "primary",
            "prior_lines": 2, "car_product": "axi-cel", "bridging": "radiotherapy", "steroids": True,
@@ -50,7 +51,7 @@ def wait_healthy(base: str, process: subprocess.Popen | None = None, timeout: fl
 def serve_subprocess(registered, log_path: Path, *extra: str, env: dict | None = None) -> Iterator[str]:
     """`cnslrisk serve` as a child process, its stdout and stderr written to ``log_path``."""
     port = free_port()
-    command = [sys.executable, "-m", "cnslrisk.serving.cli", "serve", "--model", registered.model_uri,
+    command = [sys.executable, "-m", "cnslrisk.cli", "serve", "--model", registered.model_uri,
                "--tracking-uri", registered.tracking_uri, "--port", str(port), *extra]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=registered.directory, env=env)
@@ -112,7 +113,7 @@ def test_predict_one_patient_equals_score_records(server, registered):
 def test_predict_equals_cli_score_json(server, registered):
     from typer.testing import CliRunner
 
-    from cnslrisk.serving.cli import app
+    from cnslrisk.cli import app
 
     cli = CliRunner().invoke(app, ["score", "--model", registered.model_uri, "--tracking-uri", registered.tracking_uri,
                                    "--patient", json.dumps(PATIENT), "--json", "--curve"])

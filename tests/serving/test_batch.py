@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cnslrisk.data.synthetic import generate_cohort, write_synthetic_cohort
 from cnslrisk.model import CohortValidationError, write_cohort
-from cnslrisk.model.synthetic import generate_cohort, write_synthetic_cohort
 from cnslrisk.serving.batch import count_rows, score_file
 from cnslrisk.serving.scoring import score_records
 
@@ -130,7 +130,7 @@ def test_count_rows_matches_the_file(cohort, tmp_path):
 def test_kill_9_then_rerun_scores_every_row_exactly_once(registered, tmp_path):
     source = write_synthetic_cohort(tmp_path / "big.parquet", 400_000, seed=3)
     out = tmp_path / "scored.parquet"
-    command = [sys.executable, "-m", "cnslrisk.serving.cli", "score", "--model", registered.model_uri,
+    command = [sys.executable, "-m", "cnslrisk.cli", "score", "--model", registered.model_uri,
                "--tracking-uri", registered.tracking_uri, "--input", str(source), "--out", str(out),
                "--chunk-size", "20000"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -6,8 +6,8 @@ import mlflow
 import pandas as pd
 import pytest
 
+from cnslrisk.data.synthetic import generate_cohort
 from cnslrisk.model import CohortValidationError
-from cnslrisk.model.synthetic import generate_cohort
 from cnslrisk.serving import load
 from cnslrisk.serving.scoring import score_records
 

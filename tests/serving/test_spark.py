@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from pyspark.sql import SparkSession
 
-from cnslrisk.model.synthetic import generate_cohort
+from cnslrisk.data.synthetic import generate_cohort
 from cnslrisk.serving import load
 
 

@@ -8,9 +8,9 @@ from matplotlib.collections import LineCollection
 from sksurv.util import Surv
 
 from cnslrisk.training.calibration import calibration_table, out_of_fold_survival, risk_groups
+from cnslrisk.training.crossval import cross_validate, fold_splits
 from cnslrisk.training.metrics import harrell_c
 from cnslrisk.training.plots import numbers_at_risk, plot_calibration, plot_forest, plot_km_by
-from cnslrisk.training.validate import cross_validate, fold_splits
 
 HORIZONS = [3, 6, 12]
 

@@ -67,14 +67,6 @@ def test_dotted_overrides_apply_before_validation(tmp_path):
         load_config(write(tmp_path, INTERFACE_EXAMPLE), {"validation.folds": 1})
 
 
-def test_environment_tracking_uri_takes_precedence(tmp_path, monkeypatch):
-    config = load_config(write(tmp_path, INTERFACE_EXAMPLE))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    assert config.tracking_uri() == "sqlite:///mlflow.db"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
-    assert config.tracking_uri() == "http://127.0.0.1:5000"
-
-
 def test_numeric_cause_codes_and_omitted_event(tmp_path):
     text = INTERFACE_EXAMPLE.replace('event = "pfs1_event"\n', "").replace('censored = "none"', "censored = 0")
     config = load_config(write(tmp_path, text))

@@ -12,9 +12,9 @@ from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.utils import concordance_index
 from mlflow import MlflowClient
 
+from cnslrisk.data.synthetic import generate_cohort
 from cnslrisk.model.cohort_io import write_cohort
-from cnslrisk.model.synthetic import generate_cohort
-from cnslrisk.serving.scoring import load_risk_model
+from cnslrisk.registry import load_risk_model
 from cnslrisk.training import train
 from cnslrisk.training.evaluate import evaluate, evaluate_model, load_cohort, point_figures, slope_with_se
 from cnslrisk.training.monitor import case_mix, period_labels

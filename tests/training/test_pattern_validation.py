@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
+from cnslrisk.data.synthetic import generate_cohort
 from cnslrisk.model.features import FeatureEncoder
 from cnslrisk.model.pattern import CauseSpecificCox
-from cnslrisk.model.synthetic import generate_cohort
 from cnslrisk.training.pattern_validation import aalen_johansen, validate_pattern_model, wolbers_c
 
 EXAMPLE = "data/example_cohort.csv"

@@ -14,8 +14,8 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
+from cnslrisk.data.synthetic import generate_cohort
 from cnslrisk.model import write_cohort
-from cnslrisk.model.synthetic import generate_cohort
 from cnslrisk.training import train
 
 

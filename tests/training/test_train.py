@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
+from cnslrisk.data.synthetic import generate_cohort
 from cnslrisk.model import CohortValidationError, write_cohort
-from cnslrisk.model.synthetic import generate_cohort
 from cnslrisk.training import ConfigError, load_config, train
 from cnslrisk.training.config import PromotionConfig
 from cnslrisk.training.promote import promote

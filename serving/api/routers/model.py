@@ -48,7 +48,8 @@ def input_fields(model: RiskModel) -> list[dict[str, Any]]:
 def get_model(loaded: Annotated[LoadedModel, Depends(get_loaded)],
               holder: Annotated[ModelHolder, Depends(get_holder)]) -> dict[str, Any]:
     """Registry name, version and alias, the model card, the training cohort's Kaplan-Meier curve and the inputs."""
-    from cnslrisk.serving.scoring import model_card, provenance
+    from cnslrisk.registry import model_card
+    from cnslrisk.serving.scoring import provenance
 
     model, info = loaded.model, loaded.info
     card = model_card(model)

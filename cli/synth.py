@@ -39,8 +39,8 @@ def synth(out: Path, n: int | None = None, seed: int = 0, *, example: bool = Fal
         When ``n`` is missing, given with ``example``, or not a positive integer, or ``out`` has
         another extension.
     """
+    from cnslrisk.data.synthetic import synthetic_provenance, write_example_cohort, write_synthetic_cohort
     from cnslrisk.model.cohort_io import cohort_format, file_sha256, read_cohort
-    from cnslrisk.model.synthetic import synthetic_provenance, write_example_cohort, write_synthetic_cohort
 
     kind = cohort_format(out)
     if example and n is not None:

@@ -21,10 +21,10 @@ from lifelines.utils import median_survival_times
 from scipy.special import gammaln
 from scipy.stats import fisher_exact
 
+from cnslrisk.data.synthetic import generate_cohort
 from cnslrisk.model import CohortValidationError, check_cohort, read_cohort, write_cohort
-from cnslrisk.model.synthetic import generate_cohort
-from cnslrisk.training.report import report
-from cnslrisk.training.report.exact import exact_test, freeman_halton
+from cnslrisk.report import report
+from cnslrisk.report.exact import exact_test, freeman_halton
 
 EXAMPLE = Path(__file__).parents[2] / "data" / "example_cohort.csv"
 OPTIONAL = ["best_response", "pattern", "bcell_aplasia", "pfs2_months", "pfs2_event", "salvage"]

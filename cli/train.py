@@ -117,13 +117,13 @@ def promote_cli(
     the version; `--force` overrides and is recorded. Exit code 1 when refused.
     Example: `cnslrisk promote --cohort data/registry_2025.csv`
     """
+    from cnslrisk.registry import use_tracking
     from cnslrisk.training import load_config
     from cnslrisk.training.promote import promote
-    from cnslrisk.training.registry import use_tracking
 
     with user_errors():
         config = load_config(config_path)
-        use_tracking(config.tracking_uri(), config.mlflow.experiment)
+        use_tracking(config.mlflow.tracking_uri, config.mlflow.experiment)
         decision = promote(config.mlflow.registered_model, gate=config.promotion, version=model_version, force=force,
                            cohort=cohort, holdout=holdout, config=config)
     verdict = "[green]promoted[/]" if decision.promoted else "[red]not promoted[/]"
@@ -145,7 +145,7 @@ def card_cli(
 
     Example: `cnslrisk card models:/cnslrisk-pfs1@champion --json`
     """
-    from cnslrisk.serving.scoring import load_risk_model, model_card, resolve_model_uri, use_tracking
+    from cnslrisk.registry import load_risk_model, model_card, resolve_model_uri, use_tracking
     from cnslrisk.training.card import render_markdown
 
     with user_errors():

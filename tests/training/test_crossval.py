@@ -6,8 +6,8 @@ import pytest
 from sklearn.base import BaseEstimator
 
 from cnslrisk.training.bootstrap import bootstrap_optimism
+from cnslrisk.training.crossval import cross_validate, fold_splits, survival_grid
 from cnslrisk.training.metrics import calibration_slope, harrell_c
-from cnslrisk.training.validate import cross_validate, fold_splits, survival_grid
 
 HORIZONS = [3, 6, 12]
 

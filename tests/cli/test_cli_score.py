@@ -17,7 +17,7 @@ def run(registered, *args):
     """The CLI in this process (typer's runner): the same code path as the console script, minus start-up."""
     from typer.testing import CliRunner
 
-    from cnslrisk.serving.cli import app
+    from cnslrisk.cli import app
 
     result = CliRunner().invoke(app, ["score", "--model", registered.model_uri, "--tracking-uri",
                                       registered.tracking_uri, *args])
@@ -25,7 +25,7 @@ def run(registered, *args):
 
 
 def test_the_console_script_runs(registered):
-    command = [sys.executable, "-m", "cnslrisk.serving.cli", "score", "--model", registered.model_uri,
+    command = [sys.executable, "-m", "cnslrisk.cli", "score", "--model", registered.model_uri,
                "--tracking-uri", registered.tracking_uri, "--patient", json.dumps(PATIENT), "--json"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -44,7 +44,7 @@ def registry(tmp_path_factory):
 def run(*args):
     from typer.testing import CliRunner
 
-    from cnslrisk.serving.cli import app
+    from cnslrisk.cli import app
 
     result = CliRunner().invoke(app, list(map(str, args)))
     return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)

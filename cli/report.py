@@ -29,7 +29,7 @@ def report_cli(
     numbers. Figures are embedded; the page needs no internet and shows aggregates only. An
     invalid cohort writes nothing and exits 1. Example: cnslrisk report data/example_cohort.csv --out report
     """
-    from cnslrisk.training.report import report
+    from cnslrisk.report import report
 
     with user_errors():
         path = report(cohort, out, covariates=covariate)

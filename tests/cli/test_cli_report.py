@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from cnslrisk.data.synthetic import generate_cohort
 from cnslrisk.model import write_cohort
-from cnslrisk.model.synthetic import generate_cohort
 
 EXAMPLE = Path(__file__).parents[2] / "data" / "example_cohort.csv"
 

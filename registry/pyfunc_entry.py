@@ -2,6 +2,6 @@
 
 from mlflow.models import set_model
 
-from cnslrisk.serving.pyfunc import CnslriskPyfunc
+from cnslrisk.registry.pyfunc import CnslriskPyfunc
 
 set_model(CnslriskPyfunc())

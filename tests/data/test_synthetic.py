@@ -14,9 +14,8 @@ import pandas as pd
 import pytest
 from lifelines import CoxPHFitter
 
-from cnslrisk.model import _synthetic_calibration as cal
-from cnslrisk.model import check_cohort, read_cohort
-from cnslrisk.model.synthetic import (
+from cnslrisk.data import _synthetic_calibration as cal
+from cnslrisk.data.synthetic import (
     generate_cohort,
     iter_cohort,
     load_parameters,
@@ -24,6 +23,7 @@ from cnslrisk.model.synthetic import (
     solve_parameters,
     write_synthetic_cohort,
 )
+from cnslrisk.model import check_cohort, read_cohort
 
 N, SEED, K = 40_000, 20261, 4.0
 SOLVER_N = load_parameters()["method"]["n"]

@@ -1,4 +1,4 @@
-"""A registered model to score with: the bundled example cohort, Cox only, small validation, real SQLite registry."""
+"""Shared fixtures: a model registered in a real SQLite registry (example cohort, Cox only, small validation)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections import namedtuple
 
 import pytest
 
-from cnslrisk.serving.scoring import load_risk_model, use_tracking
+from cnslrisk.registry import load_risk_model, use_tracking
 from cnslrisk.training import train
 
 Registered = namedtuple("Registered", ["tracking_uri", "model_uri", "model", "directory"])
@@ -22,6 +22,6 @@ def registered(tmp_path_factory):
         result = train(overrides={"models.fit": ["cox"], "validation.repeats": 1, "validation.bootstrap": 10,
                                   "n_jobs": 1, "mlflow.tracking_uri": tracking_uri})
     model_uri = f"models:/{result.name}@champion"
-    use_tracking(tracking_uri)
+    use_tracking(tracking_uri, explicit=True)
     model, _ = load_risk_model(model_uri)
     return Registered(tracking_uri, model_uri, model, directory)

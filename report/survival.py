@@ -16,8 +16,7 @@ from sksurv.util import Surv
 from cnslrisk.model.estimators import CoxPH
 from cnslrisk.model.features import FeatureEncoder
 from cnslrisk.model.summary import coefficient_table
-
-from ..sample_size import assess_sample_size
+from cnslrisk.training.sample_size import assess_sample_size
 
 __all__ = ["km_summary", "logrank", "cox_models", "SAMPLE_SIZE_TIMEPOINT"]
 

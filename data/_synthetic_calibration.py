@@ -386,6 +386,6 @@ def solve_parameters(n: int = 200_000, seed: int = 2026) -> dict[str, Any]:
                     "pattern_among_progressions": {k: x * PUBLISHED["n"]["value"] / events
                                                    for k, x in PUBLISHED["pattern"]["value"].items()}},
         "achieved": achieved,
-        "recompute": "python -c 'from cnslrisk.model.synthetic import solve_parameters; solve_parameters(write=True)'",
+        "recompute": "python -c 'from cnslrisk.data.synthetic import solve_parameters; solve_parameters(write=True)'",
     }
     return {"generator": "cnslrisk.synth", "version": 1, "parameters": params, "method": method}

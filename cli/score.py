@@ -125,7 +125,7 @@ def score_cli(
     and writes atomically; invalid rows stop the run unless `--rejects FILE` is given. Row counts
     in = scored + rejected are printed. Example: `cnslrisk score --patient-file data/example_patient.json`
     """
-    from cnslrisk.serving.scoring import load_risk_model, resolve_model_uri, use_tracking
+    from cnslrisk.registry import load_risk_model, resolve_model_uri, use_tracking
 
     sources = [patient is not None, patient_file is not None, input_path is not None]
     if sum(sources) != 1:
@@ -134,7 +134,7 @@ def score_cli(
         fail("error", "--input needs --out FILE (CSV or Parquet)")
     with user_errors():
         chosen = parse_horizons(horizons)
-        use_tracking(tracking_uri)
+        use_tracking(tracking_uri, explicit=True)
         model, _ = load_risk_model(resolve_model_uri(model_uri))
         if input_path is not None:
             _score_batch(model, input_path, out_path, rejects_path, chosen, chunk_size, allow_extra_columns,

@@ -1,8 +1,7 @@
-"""MLflow tracking and model registry: the only module that logs to or registers in MLflow.
+"""Registered models: log and register a RiskModel, tag versions, move aliases, load one back.
 
-The embedded default is a SQLite tracking store and registry in the working directory
-(``sqlite:///mlflow.db``), created on first use; any ``MLFLOW_TRACKING_URI`` (for example a
-``mlflow server``) works the same way.
+A model is logged as an MLflow pyfunc "from code" (:mod:`cnslrisk.registry.pyfunc`): its parameters
+travel as plain artifact files, nothing is pickled.
 """
 
 from __future__ import annotations
@@ -22,20 +21,19 @@ from cnslrisk.model.predictor import ARTIFACT_KEY, RiskModel
 
 __all__ = [
     "ModelRef",
-    "use_tracking",
     "log_risk_model",
-    "set_alias",
-    "tag_version",
-    "alias_version",
-    "log_json",
-    "log_figures",
     "runtime_requirements",
-    "CHAMPION",
-    "CHALLENGER",
+    "tag_version",
+    "set_version_tags",
+    "version_tags",
+    "set_alias",
+    "alias_version",
+    "record_evaluation",
+    "load_risk_model",
+    "model_card",
 ]
 
-CHAMPION = "champion"
-CHALLENGER = "challenger"
+_VALIDATED_ON = "validated_on."
 _RUNTIME_PACKAGES = ("numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "scikit-survival", "joblib", "mlflow")
 
 
@@ -48,14 +46,6 @@ class ModelRef:
     model_uri: str
     run_id: str | None = None
     alias: str | None = None
-
-
-def use_tracking(tracking_uri: str, experiment: str) -> str:
-    """Point MLflow at ``tracking_uri`` and the experiment (created when absent); returns its id."""
-    import mlflow
-
-    mlflow.set_tracking_uri(tracking_uri)
-    return mlflow.set_experiment(experiment).experiment_id
 
 
 def runtime_requirements() -> list[str]:
@@ -91,8 +81,8 @@ def log_risk_model(
     """
     import mlflow
 
-    # the pyfunc is logged as code by path (models from code): nothing is imported from serving here
-    entry = Path(str(resources.files("cnslrisk.serving").joinpath("pyfunc_entry.py")))
+    # the pyfunc is logged as code by path (models from code): MLflow runs the file, nothing is pickled
+    entry = Path(str(resources.files("cnslrisk.registry").joinpath("pyfunc_entry.py")))
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp) / ARTIFACT_KEY
         model.save(model_dir)
@@ -133,8 +123,6 @@ def _signature(model: RiskModel, input_example: pd.DataFrame) -> Any:
 
 def tag_version(ref: ModelRef, card: Mapping[str, Any]) -> None:
     """Record on the model version what the promotion gate and a registry browser need."""
-    from mlflow import MlflowClient
-
     corrected = card["validation"]["bootstrap"]["corrected"]
     tags = {
         "validation.corrected_c_index": corrected["c_index"],
@@ -144,9 +132,34 @@ def tag_version(ref: ModelRef, card: Mapping[str, Any]) -> None:
         "model.type": card["model"]["type"],
         "intended_use": card["intended_use"],
     }
+    set_version_tags(ref.name, ref.version, tags)
+
+
+def set_version_tags(name: str, model_version: str, tags: Mapping[str, Any]) -> None:
+    """Set tags (values as text) on version ``model_version`` of the registered model ``name``."""
+    from mlflow import MlflowClient
+
     client = MlflowClient()
     for key, value in tags.items():
-        client.set_model_version_tag(ref.name, ref.version, key, str(value))
+        client.set_model_version_tag(name, model_version, key, str(value))
+
+
+def version_tags(name: str, model_version: str) -> dict[str, str]:
+    """The tags of a model version.
+
+    Raises
+    ------
+    ValueError
+        When the registry has no such version.
+    """
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return dict(MlflowClient().get_model_version(name, model_version).tags)
+    except MlflowException as exc:
+        raise ValueError(f"registered model {name} version {model_version}: not found "
+                         f"({exc.message.splitlines()[0]})") from None
 
 
 def set_alias(name: str, alias: str, model_version: str) -> None:
@@ -167,18 +180,74 @@ def alias_version(name: str, alias: str) -> str | None:
         return None
 
 
-def log_json(name: str, payload: Any) -> None:
-    """Log ``payload`` as a JSON artifact of the active run."""
+def record_evaluation(name: str, model_version: str, entry: Mapping[str, Any]) -> None:
+    """Append an external evaluation to the version's history (tag ``validated_on.<k>``; artifacts are immutable)."""
+    existing = [k for k in version_tags(name, model_version) if k.startswith(_VALIDATED_ON)]
+    set_version_tags(name, model_version, {f"{_VALIDATED_ON}{len(existing) + 1}": json.dumps(dict(entry))})
+
+
+def _validation_history(name: str, model_version: str) -> list[dict[str, Any]]:
+    try:
+        tags = version_tags(name, model_version)
+    except ValueError:  # loaded from a path, away from the registry that named it
+        return []
+    history = sorted((int(k[len(_VALIDATED_ON):]), v) for k, v in tags.items() if k.startswith(_VALIDATED_ON))
+    return [json.loads(v) for _, v in history]
+
+
+def model_card(model: RiskModel) -> dict[str, Any]:
+    """The model's card with the registry name, version and alias it was loaded under.
+
+    For a registered version, ``validation_history`` lists the external evaluations recorded on
+    it (:func:`record_evaluation`).
+    """
+    card = dict(model.metadata.get("card", {}))
+    card["model"] = {**card.get("model", {}), **model.metadata.get("model", {})}
+    name, model_version = card["model"].get("name"), card["model"].get("version")
+    if name and model_version:
+        card["validation_history"] = _validation_history(name, model_version)
+    return card
+
+
+def load_risk_model(model_uri: str) -> tuple[RiskModel, dict[str, Any]]:
+    """Download a logged model (any MLflow model URI or a local path) and load its RiskModel.
+
+    Returns
+    -------
+    model : RiskModel
+    info : dict
+        ``model_uri`` and, for registry URIs, ``name``, ``version`` and ``alias``.
+
+    Raises
+    ------
+    ValueError
+        When the URI does not resolve to a cnslrisk model (the message names the URI).
+    """
     import mlflow
+    from mlflow.exceptions import MlflowException
 
-    mlflow.log_text(json.dumps(payload, indent=2, default=str), name)
+    info: dict[str, Any] = {"model_uri": model_uri}
+    try:
+        local = Path(model_uri) if Path(model_uri).exists() else Path(mlflow.artifacts.download_artifacts(model_uri))
+    except MlflowException as exc:
+        raise ValueError(f"model {model_uri}: cannot be found ({exc.message.splitlines()[0]})") from None
+    directory = local / "artifacts" / ARTIFACT_KEY
+    if not directory.is_dir():
+        raise ValueError(f"model {model_uri}: not a cnslrisk model (no artifacts/{ARTIFACT_KEY} folder)")
+    if model_uri.startswith("models:/"):
+        info.update(_registry_info(model_uri[len("models:/"):]))
+    model = RiskModel.load(directory)
+    model.metadata.setdefault("model", {}).update({k: info[k] for k in ("name", "version", "alias") if k in info})
+    return model, info
 
 
-def log_figures(figures: Mapping[str, Any]) -> None:
-    """Log matplotlib figures as PNG artifacts of the active run (under ``plots/``) and close them."""
-    import matplotlib.pyplot as plt
-    import mlflow
+def _registry_info(reference: str) -> dict[str, Any]:
+    from mlflow import MlflowClient
 
-    for name, figure in figures.items():
-        mlflow.log_figure(figure, f"plots/{name}")
-        plt.close(figure)
+    if "@" in reference:
+        name, alias = reference.split("@", 1)
+        return {"name": name, "alias": alias, "version": str(MlflowClient().get_model_version_by_alias(name, alias)
+                                                             .version)}
+    name, _, model_version = reference.partition("/")
+    aliases = MlflowClient().get_model_version(name, model_version).aliases
+    return {"name": name, "version": model_version, "alias": aliases[0] if aliases else None}

@@ -4,7 +4,7 @@ The study's patient data are not public. This generator draws cohorts whose resp
 median CNS-PFS1, share and pattern of progressions, multivariable Cox hazard ratios of pCE and LMD,
 B-cell aplasia at progression and median CNS-PFS2 reproduce the publication, with every parameter
 read from ``data/synthetic_parameters.json`` (published, derived, assumed or solved, each with a note;
-the mechanism is described in :mod:`cnslrisk.model._synthetic_calibration`).
+the mechanism is described in :mod:`cnslrisk.data._synthetic_calibration`).
 
 Cohorts are drawn in chunks of :data:`CHUNK_SIZE` rows, chunk ``i`` from its own generator seeded by
 ``numpy.random.SeedSequence(seed).spawn(...)[i]``: the output depends only on (n, seed, chunk size),
@@ -33,9 +33,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cnslrisk.model.cohort_io import PROVENANCE_KEY, cohort_format, write_cohort
+from cnslrisk.model.contract import data_dictionary
+
 from . import _synthetic_calibration as cal
-from .cohort_io import PROVENANCE_KEY, cohort_format, write_cohort
-from .contract import data_dictionary
 
 __all__ = [
     "CHUNK_SIZE",
@@ -84,7 +85,7 @@ def parameters_sha256() -> str:
 
 
 def solve_parameters(n: int = 200_000, seed: int = 2026, *, write: bool = False) -> dict[str, Any]:
-    """Re-solve the generator's parameters (see :func:`cnslrisk.model._synthetic_calibration.solve_parameters`).
+    """Re-solve the generator's parameters (see :func:`cnslrisk.data._synthetic_calibration.solve_parameters`).
 
     Parameters
     ----------

@@ -234,9 +234,9 @@ def render_html(numbers: Mapping[str, Any], figures: Mapping[str, str]) -> str:
     Parameters
     ----------
     numbers : mapping
-        Output of :func:`~cnslrisk.training.report.analysis.analyse`.
+        Output of :func:`~cnslrisk.report.analysis.analyse`.
     figures : mapping of str to str
-        Output of :func:`~cnslrisk.training.report.figures.report_figures`.
+        Output of :func:`~cnslrisk.report.figures.report_figures`.
 
     Returns
     -------

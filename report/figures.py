@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from sksurv.nonparametric import kaplan_meier_estimator
 from sksurv.util import Surv
 
-from ..plots import _figure, numbers_at_risk, plot_forest, plot_km_by
+from cnslrisk.training.plots import _figure, numbers_at_risk, plot_forest, plot_km_by
 
 __all__ = ["to_base64_png", "plot_km_groups", "report_figures"]
 
@@ -100,7 +100,7 @@ def report_figures(df: pd.DataFrame, numbers: Mapping[str, Any]) -> dict[str, st
     df : pandas.DataFrame
         The checked cohort (curves are drawn from it).
     numbers : mapping
-        Output of :func:`~cnslrisk.training.report.analysis.analyse` (for the Cox tables and which
+        Output of :func:`~cnslrisk.report.analysis.analyse` (for the Cox tables and which
         sections exist).
 
     Returns

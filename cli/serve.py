@@ -9,57 +9,7 @@ import typer
 
 from ._app import app, user_errors
 
-__all__ = ["serve", "serve_cli"]
-
-
-def serve(model_uri: str | None = None, *, host: str = "127.0.0.1", port: int = 8000, tracking_uri: str | None = None,
-          refresh_seconds: float = 30.0, token: str | None = None, log_level: str = "info", workers: int = 1) -> int:
-    """Load the model and serve the API and web page with uvicorn until interrupted.
-
-    Parameters
-    ----------
-    model_uri : str, optional
-        Any MLflow model URI; default ``models:/cnslrisk-pfs1@champion``.
-    host, port : str, int
-        Where to listen (loopback unless told otherwise).
-    tracking_uri : str, optional
-        MLflow tracking URI.
-    refresh_seconds : float, default=30
-        How often a registry alias is re-resolved (0: only on ``POST /v1/model/reload``).
-    token : str, optional
-        Bearer token required on ``/v1/*``.
-    log_level : str, default="info"
-        uvicorn's log level.
-    workers : int, default=1
-        Worker processes (each loads the model; see :func:`cnslrisk.serving.api.main.app_from_env`), each
-        on its own ``SO_REUSEPORT`` socket where the platform has one (:mod:`cnslrisk.serving.api.workers`).
-
-    Returns
-    -------
-    int
-        The exit code: 0 once stopped by a signal, 1 when one of several workers exited on its own.
-
-    Raises
-    ------
-    ValueError
-        When the port cannot be bound.
-    """
-    import uvicorn
-
-    from cnslrisk.serving.api import create_app
-    from cnslrisk.serving.api.workers import FACTORY, balanced_sockets_supported, run_workers
-    from cnslrisk.serving.scoring import resolve_model_uri, use_tracking
-
-    if workers > 1:
-        os.environ.update({"CNSLRISK_MODEL_URI": resolve_model_uri(model_uri), "MLFLOW_TRACKING_URI": use_tracking(
-            tracking_uri), "CNSLRISK_REFRESH_SECONDS": str(refresh_seconds), "CNSLRISK_API_TOKEN": token or ""})
-        if balanced_sockets_supported():
-            return run_workers(host, port, workers, log_level)
-        uvicorn.run(FACTORY, factory=True, host=host, port=port, log_level=log_level, workers=workers)
-        return 0
-    application = create_app(model_uri, tracking_uri=tracking_uri, refresh_seconds=refresh_seconds, token=token)
-    uvicorn.run(application, host=host, port=port, log_level=log_level)
-    return 0
+__all__ = ["serve_cli"]
 
 
 # fmt: off
@@ -82,6 +32,8 @@ def serve_cli(
     Request bodies over 1 MiB are refused; nothing a caller sends is logged. Example:
     `cnslrisk serve --model models:/cnslrisk-pfs1@champion --port 8000`
     """
+    from cnslrisk.serving.api.server import serve
+
     with user_errors():
         code = serve(model_uri, host=host, port=port, tracking_uri=tracking_uri, refresh_seconds=refresh_seconds,
                      token=os.environ.get("CNSLRISK_API_TOKEN") or None, log_level=log_level, workers=workers)

@@ -8,7 +8,7 @@ import sys
 import pytest
 import typer
 
-from cnslrisk.serving.cli import app
+from cnslrisk.cli import app
 
 INTERFACE_COMMANDS = {"synth", "validate", "train", "promote", "card", "score", "report"}
 
@@ -30,7 +30,7 @@ def test_every_command_and_option_has_help(name):
 
 
 def test_root_help_lists_the_commands():
-    done = subprocess.run([sys.executable, "-m", "cnslrisk.serving.cli", "--help"], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "cnslrisk.cli", "--help"], capture_output=True, text=True)
     assert done.returncode == 0
     assert all(name in done.stdout for name in INTERFACE_COMMANDS)
     assert "NOT for clinical use" in " ".join(done.stdout.split())
