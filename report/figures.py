@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from sksurv.nonparametric import kaplan_meier_estimator
 from sksurv.util import Surv
 
-from cnslrisk.training.plots import _figure, numbers_at_risk, plot_forest, plot_km_by
+from cnslrisk.training.plots import new_figure, numbers_at_risk, plot_forest, plot_km_by
 
 __all__ = ["to_base64_png", "plot_km_groups", "report_figures"]
 
@@ -65,7 +65,7 @@ def plot_km_groups(
     labels = np.asarray(labels).astype(str)
     present = [g for g in order if (labels == g).any()]
     ticks = np.linspace(0, float(time.max()), 6).round(1)
-    fig = _figure(7.0, 4.2 + 0.25 * len(present))
+    fig = new_figure(7.0, 4.2 + 0.25 * len(present))
     ax, table = fig.subplots(2, 1, height_ratios=[4, 0.6 + 0.3 * len(present)], sharex=True)
     for row, group in enumerate(present):
         m = labels == group

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from sksurv.nonparametric import kaplan_meier_estimator
 
 from .metrics import horizon_label
-from .plots import _figure
+from .plots import new_figure
 
 __all__ = ["km_risk", "net_benefit", "decision_curve", "plot_decision_curve", "DEFAULT_THRESHOLDS"]
 
@@ -138,7 +138,7 @@ def plot_decision_curve(table: pd.DataFrame, *, time_unit: str = "months") -> Fi
     fig : Figure
     """
     horizons = list(dict.fromkeys(table["horizon"]))
-    fig = _figure(4.0 * len(horizons), 3.5)
+    fig = new_figure(4.0 * len(horizons), 3.5)
     axes = fig.subplots(1, len(horizons), squeeze=False)[0]
     for ax, h in zip(axes, horizons, strict=True):
         part = table[table["horizon"] == h]

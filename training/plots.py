@@ -15,10 +15,14 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullLocator
 from sksurv.nonparametric import kaplan_meier_estimator
 
-__all__ = ["plot_calibration", "plot_km_by", "plot_forest", "numbers_at_risk"]
+__all__ = ["new_figure", "plot_calibration", "plot_km_by", "plot_forest", "numbers_at_risk"]
 
 
-def _figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
+    """An empty figure of ``width`` x ``height`` inches on its own Agg canvas, with constrained layout.
+
+    Built without pyplot, so nothing is displayed and no global figure list keeps it alive.
+    """
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
@@ -41,7 +45,7 @@ def plot_calibration(table: pd.DataFrame, *, time_unit: str = "months") -> Figur
         One axes per horizon; each has one point per risk group (``Line2D`` labelled ``groups``).
     """
     horizons = list(dict.fromkeys(table["horizon"]))
-    fig = _figure(4.0 * len(horizons), 4.0)
+    fig = new_figure(4.0 * len(horizons), 4.0)
     axes = fig.subplots(1, len(horizons), squeeze=False)[0]
     for ax, h in zip(axes, horizons, strict=True):
         part = table[table["horizon"] == h]
@@ -99,7 +103,7 @@ def plot_km_by(
     event, time = y[y.dtype.names[0]], y[y.dtype.names[1]]
     x = np.asarray(covariate, dtype=bool)
     ticks = np.linspace(0, time.max(), 6).round(1) if ticks is None else np.asarray(ticks, dtype=float)
-    fig = _figure(6.0, 5.0)
+    fig = new_figure(6.0, 5.0)
     ax, table = fig.subplots(2, 1, height_ratios=[4, 1], sharex=True)
     levels = [(False, "no"), (True, "yes")]
     for row, (level, text) in enumerate(levels):
@@ -144,7 +148,7 @@ def plot_forest(coefficients: pd.DataFrame, *, title: str = "hazard ratios (95 %
         raise ValueError(f"coefficients: missing column(s) {sorted(missing)}; need hr, ci_lower, ci_upper, p")
     k = len(coefficients)
     pos = np.arange(k)[::-1]
-    fig = _figure(6.0, 1.0 + 0.45 * k)
+    fig = new_figure(6.0, 1.0 + 0.45 * k)
     ax = fig.subplots()
     hr = coefficients["hr"].to_numpy(float)
     err = np.vstack([hr - coefficients["ci_lower"].to_numpy(float), coefficients["ci_upper"].to_numpy(float) - hr])
