@@ -1,8 +1,7 @@
-"""Fixtures for the validation tests: a simulated cohort and estimator factories.
+"""Fixtures for the validation tests: a simulated cohort and factories of the project's own Cox pipeline.
 
-``cox_factory`` uses the project's ``make_pipeline("cox")`` when it exists and otherwise a small
-adapter around scikit-survival's ``CoxPHSurvivalAnalysis`` with the same interface
-(``fit(X, y)``, ``predict(X)`` = linear predictor, ``predict_survival(X, times)``).
+``cox_factory`` builds ``make_pipeline("cox")``, the pipeline that training uses; a failure to import or
+build it fails these tests rather than switching to another implementation.
 """
 
 from __future__ import annotations
@@ -14,42 +13,31 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator
-from sksurv.linear_model import CoxPHSurvivalAnalysis
 from sksurv.util import Surv
 
+from cnslrisk.model.pipeline import make_pipeline
+
 Cohort = namedtuple("Cohort", ["X", "y"])
+project_cox = partial(make_pipeline, "cox", binary=("pce", "lmd"), numeric=("age",))
 
 
-class SksurvCox(BaseEstimator):
-    """Unpenalised Cox model (Efron ties) on the numeric columns of a DataFrame."""
+class Failing(BaseEstimator):
+    """The project's Cox pipeline, except that fit raises with fewer than ``min_events`` training events."""
 
-    def __init__(self, ties: str = "efron"):
-        self.ties = ties
-
-    def fit(self, X, y):
-        self.model_ = CoxPHSurvivalAnalysis(ties=self.ties).fit(np.asarray(X, dtype=float), y)
-        self.coef_ = self.model_.coef_
-        return self
-
-    def predict(self, X):
-        return self.model_.predict(np.asarray(X, dtype=float))
-
-    def predict_survival(self, X, times):
-        fns = self.model_.predict_survival_function(np.asarray(X, dtype=float))
-        return np.vstack([fn(np.asarray(times, dtype=float)) for fn in fns])
-
-
-class Failing(SksurvCox):
-    """Raises in fit when the training outcome has fewer than ``min_events`` events (a failed refit)."""
-
-    def __init__(self, ties: str = "efron", min_events: int = 0):
-        super().__init__(ties)
+    def __init__(self, min_events: int = 0):
         self.min_events = min_events
 
     def fit(self, X, y):
         if y["event"].sum() < self.min_events:
             raise RuntimeError(f"needs {self.min_events} events")
-        return super().fit(X, y)
+        self.pipeline_ = project_cox().fit(X, y)
+        return self
+
+    def predict(self, X):
+        return self.pipeline_.predict(X)
+
+    def predict_survival(self, X, times):
+        return self.pipeline_.predict_survival(X, times)
 
 
 def simulate_cohort(n: int = 60, seed: int = 0, *, base_hazard: float = 0.05, censor_max: float = 24.0) -> Cohort:
@@ -73,14 +61,6 @@ def simulate_cohort(n: int = 60, seed: int = 0, *, base_hazard: float = 0.05, ce
     return Cohort(X, Surv.from_arrays(t_event <= t_cens, time))
 
 
-def _project_factory():
-    try:
-        from cnslrisk.model.pipeline import make_pipeline
-    except ImportError:
-        return None
-    return partial(make_pipeline, "cox", binary=("pce", "lmd"), numeric=("age",))
-
-
 @pytest.fixture(scope="session")
 def cohort() -> Cohort:
     return simulate_cohort()
@@ -93,12 +73,7 @@ def make_cohort():
 
 @pytest.fixture(scope="session")
 def cox_factory():
-    return _project_factory() or SksurvCox
-
-
-@pytest.fixture(scope="session")
-def sksurv_cox():
-    return SksurvCox
+    return project_cox
 
 
 @pytest.fixture(scope="session")

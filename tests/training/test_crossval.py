@@ -148,11 +148,11 @@ def test_bootstrap_bad_arguments(cohort, cox_factory, kwargs, message):
         bootstrap_optimism(cox_factory, cohort.X, cohort.y, **kwargs)
 
 
-def test_bootstrap_refuses_all_censored(cohort, sksurv_cox):
+def test_bootstrap_refuses_all_censored(cohort, cox_factory):
     y = cohort.y.copy()
     y["event"] = False
     with pytest.raises(ValueError, match="y: all samples are censored; bootstrap optimism needs events"):
-        bootstrap_optimism(sksurv_cox, cohort.X, y)
+        bootstrap_optimism(cox_factory, cohort.X, y)
 
 
 class ConstantScore(BaseEstimator):
