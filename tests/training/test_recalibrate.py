@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
+from lifelines import CoxPHFitter
 from scipy.stats import chi2
 from test_evaluate import registered, simulate  # noqa: F401  (module fixture: one trained model for this file)
 
@@ -71,10 +73,20 @@ def test_auto_chooses_slope_for_shrunken_effects_and_the_slope_becomes_one(regis
     assert result.model.risk_cutpoints == pytest.approx(tuple(g * c for c in model.risk_cutpoints))
 
 
-def test_auto_follows_the_test(shifted):
+def test_auto_decides_as_an_independent_likelihood_ratio_test(shifted):
     model, data = shifted
-    result = recalibrate_model(model, data, method="auto", alpha=0.01)
-    assert result.method == ("slope" if result.test["p"] < 0.01 else "intercept")
+    time, event = data.y["time"], data.y["event"]
+    lp = model.pipeline.predict(data.X)
+    # lifelines fits the slope g and gives l(g_hat); l(1) is written out; LR on one degree of freedom
+    frame = pd.DataFrame({"lp": lp, "time": time, "event": event})
+    fitted = CoxPHFitter().fit(frame, duration_col="time", event_col="event")
+    p = chi2.sf(2 * (fitted.log_likelihood_ - _loglik(time, event, lp, 1.0)), 1)
+    assert 0 < p < 0.99  # so that both levels below are levels
+    # the two fits agree on p to about 1e-11 (relative): a level 1 % either side of p gives the two decisions
+    result = recalibrate_model(model, data, method="auto", alpha=1.01 * p)
+    assert result.method == "slope"
+    assert result.test["slope"] == pytest.approx(fitted.params_["lp"], rel=1e-6)
+    assert recalibrate_model(model, data, method="auto", alpha=p / 1.01).method == "intercept"
 
 
 def test_refuses_unknown_methods_and_models_without_a_linear_predictor(shifted):
