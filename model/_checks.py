@@ -9,16 +9,13 @@ registry chunk in one vectorised pass per rule; the rules and their wording exis
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 from sklearn.exceptions import NotFittedError
 
-from .contract import BOOLEAN_FALSE, BOOLEAN_TRUE, MISSING, CohortValidationError, Field, Problem
-
-if TYPE_CHECKING:
-    from .contract import Schema
+from .fields import BOOLEAN_FALSE, BOOLEAN_TRUE, MISSING, CohortValidationError, Field, Problem
 
 __all__ = ["check_frame", "check_records", "map_values", "require_fitted", "row_notes", "join_notes"]
 
@@ -28,6 +25,21 @@ _OUTCOME_ROLES = ("outcome", "relapse pattern", "post-infusion", "post-progressi
 _FACTORIZE_FROM = 256
 _PLAIN_TYPES = frozenset({int, float, str, bool})
 _BOOLEAN_TEXT = {**{s: 1.0 for s in BOOLEAN_TRUE}, **{s: 0.0 for s in BOOLEAN_FALSE}}
+
+
+class SchemaLike(Protocol):
+    """What the checks read of a :class:`cnslrisk.model.contract.Schema` (which calls them, so is not imported)."""
+
+    fields: tuple[Field, ...]
+    id: str | None
+    time: str | None
+    event: str | None
+    cause: str | None
+    censored: str
+    post_progression: tuple[str, ...]
+    passthrough: tuple[str, ...]
+
+    def by_name(self) -> dict[str, Field]: ...
 
 
 def _plain(value: object) -> str:
@@ -225,7 +237,7 @@ def _duplicated(text: np.ndarray) -> np.ndarray:
     return _present(text) & pd.Series(text).duplicated(keep="first").to_numpy()
 
 
-def _header(schema: Schema, columns: Sequence[str], require_outcome: bool, allow_unknown: bool
+def _header(schema: SchemaLike, columns: Sequence[str], require_outcome: bool, allow_unknown: bool
             ) -> tuple[list[Problem], set[str]]:
     """Column-level problems (unknown, missing required) and the set of required columns."""
     specs = schema.by_name()
@@ -241,7 +253,7 @@ def _header(schema: Schema, columns: Sequence[str], require_outcome: bool, allow
     return header, needed
 
 
-def _check_columns(schema: Schema, columns: Mapping[str, np.ndarray], *, require_outcome: bool,
+def _check_columns(schema: SchemaLike, columns: Mapping[str, np.ndarray], *, require_outcome: bool,
                    allow_unknown: bool) -> dict[str, Any]:
     """Check raw columns (names in input order) and return the schema's columns converted to their types."""
     specs = schema.by_name()
@@ -279,7 +291,7 @@ def _frame_column(values: pd.Series) -> np.ndarray:
     return values.to_numpy()
 
 
-def check_frame(schema: Schema, df: pd.DataFrame, *, require_outcome: bool, allow_unknown: bool) -> pd.DataFrame:
+def check_frame(schema: SchemaLike, df: pd.DataFrame, *, require_outcome: bool, allow_unknown: bool) -> pd.DataFrame:
     if df.shape[0] == 0:
         raise CohortValidationError([Problem("the cohort is empty: expected at least one data row")])
     columns = [str(c) for c in df.columns]
@@ -294,7 +306,7 @@ def check_frame(schema: Schema, df: pd.DataFrame, *, require_outcome: bool, allo
     return out
 
 
-def check_records(schema: Schema, records: Sequence[Mapping[str, Any]], *, require_outcome: bool,
+def check_records(schema: SchemaLike, records: Sequence[Mapping[str, Any]], *, require_outcome: bool,
                   allow_unknown: bool) -> dict[str, Any]:
     """Check JSON-like records; same rules and messages as :func:`check_frame` on ``DataFrame(records)``.
 
@@ -316,7 +328,7 @@ def check_records(schema: Schema, records: Sequence[Mapping[str, Any]], *, requi
     return {name: checked.get(name, raw[name]) for name in names}
 
 
-def _check_outcomes(schema: Schema, parsed: dict[str, np.ndarray], texts: dict[str, np.ndarray],
+def _check_outcomes(schema: SchemaLike, parsed: dict[str, np.ndarray], texts: dict[str, np.ndarray],
                     report: _Collector) -> None:
     """Cross-field rules: event and cause agree; post-progression data only after a progression."""
     event = parsed.get(schema.event) if schema.event else None

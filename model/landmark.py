@@ -27,17 +27,14 @@ from sklearn.pipeline import Pipeline
 
 from ._checks import join_notes, map_values, row_notes
 from .curves import predict_with_median
-from .pipeline import SurvivalPipeline
+from .outputs import horizon_label
+from .pipeline import SurvivalPipeline, pipeline_from_dict, pipeline_to_dict
 
 __all__ = ["LandmarkModel", "PREFIX"]
 
 PREFIX = "post_response_"
 
 Columns = pd.DataFrame | Mapping[str, Any]
-
-
-def _label(h: float) -> str:
-    return f"{h:g}"
 
 
 @dataclass
@@ -77,12 +74,12 @@ class LandmarkModel:
     def columns(self, horizons: tuple[float, ...]) -> list[str]:
         """The ``post_response_*`` output columns, in order."""
         columns = []
-        for label in map(_label, horizons):
+        for label in map(horizon_label, horizons):
             columns += [f"{PREFIX}survival_{label}", f"{PREFIX}survival_{label}_lower",
                         f"{PREFIX}survival_{label}_upper"]
         columns.append(f"{PREFIX}median_time")
         if self.pattern is not None:
-            columns += [f"{PREFIX}cif_{cause}_{_label(h)}" for cause in self.causes for h in horizons]
+            columns += [f"{PREFIX}cif_{cause}_{horizon_label(h)}" for cause in self.causes for h in horizons]
             columns.append(f"{PREFIX}likely_pattern")
         return columns
 
@@ -142,7 +139,7 @@ class LandmarkModel:
         encoded = self.pipeline.named_steps["encode"].encode(subset)
         estimator = self.pipeline[-1]
         _, survival, median = predict_with_median(estimator, encoded, residual, self.time_grid)
-        labels = [_label(h) for h in times[after]]
+        labels = [horizon_label(h) for h in times[after]]
         for j, label in enumerate(labels):
             out[f"{PREFIX}survival_{label}"][rows] = survival[:, j]
         if band:
@@ -171,18 +168,14 @@ class LandmarkModel:
         return join_notes([row_notes(unseen, responses, note.format)], responses.size)
 
     def to_dict(self) -> dict[str, Any]:
-        from .predictor import _pipeline_to_dict
-
         out = {"time": self.time, "response": self.response, "time_grid": self.time_grid.tolist(),
-               "pipeline": _pipeline_to_dict(self.pipeline)}
+               "pipeline": pipeline_to_dict(self.pipeline)}
         if self.pattern is not None:
-            out["pattern"] = _pipeline_to_dict(self.pattern)
+            out["pattern"] = pipeline_to_dict(self.pattern)
         return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> LandmarkModel:
-        from .predictor import _pipeline_from_dict
-
         return cls(time=float(d["time"]), response=d["response"], time_grid=np.asarray(d["time_grid"], dtype=float),
-                   pipeline=_pipeline_from_dict(d["pipeline"]),
-                   pattern=_pipeline_from_dict(d["pattern"], plain=True) if "pattern" in d else None)
+                   pipeline=pipeline_from_dict(d["pipeline"]),
+                   pattern=pipeline_from_dict(d["pattern"], plain=True) if "pattern" in d else None)

@@ -8,7 +8,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["json_safe"]
+__all__ = ["json_safe", "horizon_label"]
+
+
+def horizon_label(h: float) -> str:
+    """Write a horizon as the config does (6.0 → ``"6"``, 0.5 → ``"0.5"``), for names like ``survival_6``."""
+    return f"{float(h):g}"
 
 
 def json_safe(value: Any) -> Any:

@@ -12,8 +12,9 @@ from sklearn.utils.metaestimators import available_if
 
 from .estimators import CoxPH, PenalizedCox, SurvivalForest
 from .features import FeatureEncoder
+from .pattern import CauseSpecificCox
 
-__all__ = ["SurvivalPipeline", "make_pipeline", "n_parameters", "KINDS"]
+__all__ = ["SurvivalPipeline", "make_pipeline", "n_parameters", "pipeline_to_dict", "pipeline_from_dict", "KINDS"]
 
 KINDS = ("cox", "coxnet", "rsf")
 
@@ -100,6 +101,49 @@ def make_pipeline(
         tuple(binary), tuple(categorical), tuple(numeric), scale=kind == "coxnet", impute=impute
     ).set_output(transform="pandas")
     return SurvivalPipeline([("encode", encoder), ("model", model)])
+
+
+def pipeline_to_dict(pipeline: Pipeline) -> dict[str, Any]:
+    """A fitted ``encode`` → ``model`` pipeline of a Cox-type model as plain JSON-safe parameters.
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+        Steps ``encode`` (:class:`FeatureEncoder`) and ``model`` (:class:`CoxPH`,
+        :class:`PenalizedCox` or :class:`~cnslrisk.model.pattern.CauseSpecificCox`).
+
+    Returns
+    -------
+    dict
+        ``encoder``, ``estimator`` (their ``to_dict``) and ``estimator_class``.
+    """
+    estimator = pipeline.named_steps["model"]
+    return {
+        "encoder": pipeline.named_steps["encode"].to_dict(),
+        "estimator": estimator.to_dict(),
+        "estimator_class": type(estimator).__name__,
+    }
+
+
+def pipeline_from_dict(params: Mapping[str, Any], *, plain: bool = False) -> Pipeline:
+    """Rebuild the pipeline that :func:`pipeline_to_dict` wrote (no pickle involved).
+
+    Parameters
+    ----------
+    params : dict
+        Output of :func:`pipeline_to_dict`.
+    plain : bool, default=False
+        Return a plain :class:`sklearn.pipeline.Pipeline` instead of a :class:`SurvivalPipeline`.
+
+    Returns
+    -------
+    Pipeline
+    """
+    classes = {"CoxPH": CoxPH, "PenalizedCox": PenalizedCox, "CauseSpecificCox": CauseSpecificCox}
+    estimator = classes[params["estimator_class"]].from_dict(params["estimator"])
+    # as make_pipeline does: the encoder hands named columns to the estimator
+    encoder = FeatureEncoder.from_dict(params["encoder"]).set_output(transform="pandas")
+    return (Pipeline if plain else SurvivalPipeline)([("encode", encoder), ("model", estimator)])
 
 
 def n_parameters(model: Any, X: pd.DataFrame | None = None) -> int:

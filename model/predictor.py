@@ -25,7 +25,8 @@ from .band import band_interval
 from .contract import Field, Schema, data_dictionary
 from .curves import predict_with_median
 from .landmark import LandmarkModel
-from .pipeline import SurvivalPipeline
+from .outputs import horizon_label
+from .pipeline import SurvivalPipeline, pipeline_from_dict, pipeline_to_dict
 
 __all__ = ["RiskModel", "horizon_label", "RISK_GROUPS", "ARTIFACT_KEY"]
 
@@ -38,36 +39,10 @@ _BLOCK_ROWS = 100_000
 Columns = pd.DataFrame | Mapping[str, Any]  # checked columns: Schema.check's DataFrame or check_records' dict
 
 
-def horizon_label(h: float) -> str:
-    """Write a horizon as the config does: 6.0 → ``"6"``, 0.5 → ``"0.5"``."""
-    return f"{h:g}"
-
-
-def _pipeline_to_dict(pipeline: Pipeline) -> dict[str, Any]:
-    estimator = pipeline.named_steps["model"]
-    return {
-        "encoder": pipeline.named_steps["encode"].to_dict(),
-        "estimator": estimator.to_dict(),
-        "estimator_class": type(estimator).__name__,
-    }
-
-
-def _pipeline_from_dict(params: dict[str, Any], *, plain: bool = False) -> Pipeline:
-    from .estimators import CoxPH, PenalizedCox
-    from .features import FeatureEncoder
-    from .pattern import CauseSpecificCox
-
-    classes = {"CoxPH": CoxPH, "PenalizedCox": PenalizedCox, "CauseSpecificCox": CauseSpecificCox}
-    estimator = classes[params["estimator_class"]].from_dict(params["estimator"])
-    # as make_pipeline does: the encoder hands named columns to the estimator
-    encoder = FeatureEncoder.from_dict(params["encoder"]).set_output(transform="pandas")
-    return (Pipeline if plain else SurvivalPipeline)([("encode", encoder), ("model", estimator)])
-
-
 def _store(kind: str, pipeline: SurvivalPipeline, forest_directory: Path) -> dict[str, Any]:
     """A pipeline as JSON parameters (Cox types) or encoder JSON + checked forest files (forests)."""
     if kind in ("cox", "coxnet"):
-        return {"pipeline": _pipeline_to_dict(pipeline)}
+        return {"pipeline": pipeline_to_dict(pipeline)}
     from .estimators import forest_to_files
 
     record = forest_to_files(pipeline.named_steps["model"], forest_directory)
@@ -76,7 +51,7 @@ def _store(kind: str, pipeline: SurvivalPipeline, forest_directory: Path) -> dic
 
 def _restore(entry: dict[str, Any], forest_directory: Path) -> SurvivalPipeline:
     if "pipeline" in entry:
-        return _pipeline_from_dict(entry["pipeline"])
+        return pipeline_from_dict(entry["pipeline"])
     from .estimators import forest_from_files
     from .features import FeatureEncoder
 
@@ -395,7 +370,7 @@ class RiskModel:
             params["band"] = [_store(self.kind, member, directory / "band" / str(i))
                               for i, member in enumerate(self.band)]
         if self.pattern is not None:
-            params["pattern"] = _pipeline_to_dict(self.pattern)
+            params["pattern"] = pipeline_to_dict(self.pattern)
         if self.landmark is not None:
             params["landmark"] = self.landmark.to_dict()
         path = directory / _PARAMS_FILE
@@ -427,7 +402,7 @@ class RiskModel:
             risk_cutpoints=tuple(params["risk_cutpoints"]),
             training_km=params["training_km"],
             metadata=params["metadata"],
-            pattern=_pipeline_from_dict(params["pattern"], plain=True) if "pattern" in params else None,
+            pattern=pipeline_from_dict(params["pattern"], plain=True) if "pattern" in params else None,
             band=band,
             landmark=LandmarkModel.from_dict(params["landmark"]) if "landmark" in params else None,
         )

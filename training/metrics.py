@@ -28,6 +28,8 @@ from sksurv.metrics import (
 )
 from sksurv.nonparametric import kaplan_meier_estimator
 
+from cnslrisk.model.outputs import horizon_label
+
 __all__ = [
     "horizon_label",
     "follow_up_limit",
@@ -38,11 +40,6 @@ __all__ = [
 ]
 
 _MAX_NEWTON = 50
-
-
-def horizon_label(h: float) -> str:
-    """Write a horizon as the config does (``6``, ``0.5``, ``52``), for names like ``auc_6``."""
-    return f"{float(h):g}"
 
 
 def follow_up_limit(y_train: np.ndarray) -> float:
