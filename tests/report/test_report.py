@@ -2,12 +2,11 @@
 
 Reference values come from independent implementations: counts and quartiles from pandas, Fisher's
 test from scipy, Kaplan-Meier medians and their Brookmeyer-Crowley intervals, the log-rank test and
-Cox hazard ratios from lifelines, and one Freeman-Halton p-value from R's documentation.
+Cox hazard ratios from lifelines. The exact tests, figures and provenance text have their own files.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 from pathlib import Path
@@ -18,13 +17,11 @@ import pytest
 from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.statistics import logrank_test
 from lifelines.utils import median_survival_times
-from scipy.special import gammaln
 from scipy.stats import fisher_exact
 
 from cnslrisk.data.synthetic import generate_cohort
 from cnslrisk.model import CohortValidationError, check_cohort, read_cohort, write_cohort
 from cnslrisk.report import report
-from cnslrisk.report.exact import exact_test, freeman_halton
 
 EXAMPLE = Path(__file__).parents[2] / "data" / "example_cohort.csv"
 OPTIONAL = ["best_response", "pattern", "bcell_aplasia", "pfs2_months", "pfs2_event", "salvage"]
@@ -148,62 +145,6 @@ def test_pattern_crosstab_matches_pandas(synthetic):
     cr = pattern["cr_distant"]
     assert cr["test"]["p"] == pytest.approx(fisher_exact(cr["table"]).pvalue, rel=1e-12)
     assert numbers["bcell_aplasia"]["n_aplasia"] == int(df["bcell_aplasia"].sum())
-
-
-def _brute_force_freeman_halton(table):
-    """Every table with the observed margins, by itertools (independent of the vectorised enumeration)."""
-    x = np.asarray(table)
-    rows, cols = x.sum(axis=1), x.sum(axis=0)
-
-    def logp(t):
-        return gammaln(rows + 1).sum() + gammaln(cols + 1).sum() - gammaln(x.sum() + 1) - gammaln(t + 1).sum()
-
-    observed, total = logp(x), 0.0
-    ranges = [range(min(rows[i], cols[j]) + 1) for i in range(x.shape[0] - 1) for j in range(x.shape[1] - 1)]
-    for free in itertools.product(*ranges):
-        t = np.zeros_like(x)
-        t[:-1, :-1] = np.reshape(free, (x.shape[0] - 1, x.shape[1] - 1))
-        t[:-1, -1] = rows[:-1] - t[:-1, :-1].sum(axis=1)
-        t[-1, :] = cols - t[:-1, :].sum(axis=0)
-        if (t >= 0).all() and t[-1].sum() == rows[-1] and logp(t) <= observed + 1e-7:
-            total += np.exp(logp(t))
-    return total
-
-
-@pytest.mark.parametrize("table", [[[3, 0, 4], [1, 5, 2], [2, 2, 0]], [[6, 1], [2, 4], [0, 5]], [[1, 0, 2, 3]] * 2])
-def test_freeman_halton_enumeration_matches_brute_force(table):
-    result = freeman_halton(table)
-    assert result["method"] == "freeman-halton exact"
-    assert result["p"] == pytest.approx(_brute_force_freeman_halton(table), rel=1e-9)
-
-
-@pytest.mark.parametrize("table", [[[8, 2], [1, 5]], [[0, 7], [4, 3]], [[10, 10], [10, 10]]])
-def test_freeman_halton_equals_fisher_on_2x2(table):
-    assert freeman_halton(table)["p"] == pytest.approx(fisher_exact(table).pvalue, rel=1e-9)
-    assert exact_test(table)["method"] == "fisher exact"
-
-
-def test_freeman_halton_monte_carlo_matches_r_reference():
-    # R's ?fisher.test "Job satisfaction" table: fisher.test(Job) gives p = 0.7827. With B = 100000
-    # draws the Monte Carlo SE is sqrt(0.78 * 0.22 / 1e5) = 0.0013; allow 4 SE (plus R's rounding).
-    job = [[1, 2, 1, 0], [3, 3, 6, 1], [10, 10, 14, 9], [6, 7, 12, 11]]
-    result = freeman_halton(job, max_tables=1000)
-    assert result["method"] == "freeman-halton monte carlo (100000 tables, seed 0)"
-    assert abs(result["p"] - 0.7827) < 4 * 0.0013 + 0.00005
-    assert freeman_halton(job, max_tables=1000) == result
-
-
-@pytest.mark.parametrize("table, message", [
-    ([1, 2, 3], r"freeman_halton: table must be a 2-d array of counts >= 0; got shape \(3,\)"),
-    ([[1, -1], [2, 3]], r"freeman_halton: table must be a 2-d array of counts >= 0; got shape \(2, 2\)"),
-])
-def test_freeman_halton_refuses_bad_tables(table, message):
-    with pytest.raises(ValueError, match=message):
-        freeman_halton(table)
-
-
-def test_single_level_table_is_not_testable():
-    assert freeman_halton([[3, 0], [4, 0]]) == {"p": None, "method": "not testable (fewer than two observed levels)"}
 
 
 def test_page_is_self_contained_and_shows_no_patient_rows(synthetic):
