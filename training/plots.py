@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullLocator
 from sksurv.nonparametric import kaplan_meier_estimator
 
-__all__ = ["new_figure", "plot_calibration", "plot_km_by", "plot_forest", "numbers_at_risk"]
+__all__ = ["new_figure", "format_p", "plot_calibration", "plot_km_by", "plot_forest", "numbers_at_risk"]
 
 
 def new_figure(width: float, height: float) -> Figure:
@@ -26,6 +26,20 @@ def new_figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
+
+
+def format_p(p: float | None, *, prefix: bool = False) -> str:
+    """A p-value as tables and figures print it: three decimals, ``< 0.001`` below that.
+
+    With ``prefix`` the text reads ``p = 0.008`` or ``p < 0.001``. A missing (None or NaN) value
+    prints as ``–`` (``p not computed`` with ``prefix``).
+    """
+    if p is None or not np.isfinite(p):
+        return "p not computed" if prefix else "–"
+    text = "< 0.001" if p < 0.001 else f"{p:.3f}"
+    if not prefix:
+        return text
+    return f"p {text}" if p < 0.001 else f"p = {text}"
 
 
 def plot_calibration(table: pd.DataFrame, *, time_unit: str = "months") -> Figure:
@@ -168,5 +182,6 @@ def plot_forest(coefficients: pd.DataFrame, *, title: str = "hazard ratios (95 %
         ylim=(-0.7, k - 0.3),
     )
     for y_pos, p in zip(pos, coefficients["p"], strict=True):
-        ax.annotate(f"p = {p:.3g}", (1.02, y_pos), xycoords=("axes fraction", "data"), va="center", fontsize="small")
+        ax.annotate(format_p(p, prefix=True), (1.02, y_pos), xycoords=("axes fraction", "data"), va="center",
+                    fontsize="small")
     return fig
