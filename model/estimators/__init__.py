@@ -1,6 +1,7 @@
 """Survival estimators: Cox (Efron, with inference), penalised Cox and random survival forest."""
 
-from .compact_forest import CompactForest, ForestFileError
+from ._forest_files import ForestFileError
+from .compact_forest import CompactForest
 from .cox import CoxPH
 from .coxnet import PenalizedCox
 from .forest import SurvivalForest, forest_from_files, forest_to_files

@@ -1,4 +1,4 @@
-"""Random survival forest (scikit-survival) with a small hyperparameter grid chosen by inner cross-validation."""
+"""Random survival forest with a small hyperparameter grid, grown in bounded memory, with an IJ band."""
 
 from __future__ import annotations
 
@@ -7,35 +7,42 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, _fit_context, clone
-from sklearn.model_selection import GridSearchCV, ParameterGrid
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.model_selection import ParameterGrid
+from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from sksurv.base import SurvivalAnalysisMixin
-from sksurv.ensemble import RandomSurvivalForest
+from sksurv.metrics import concordance_index_censored
 from sksurv.util import check_array_survival
 
+from ._forest_builder import TreeParams, grow_forest
 from .compact_forest import CompactForest
 from .coxnet import inner_splits
 
-__all__ = ["SurvivalForest", "DEFAULT_GRID", "forest_to_files", "forest_from_files"]
+__all__ = ["SurvivalForest", "DEFAULT_GRID", "GRID_KEYS", "forest_to_files", "forest_from_files"]
 
 # small on purpose: every bootstrap resample repeats the search (see BENCHMARKS.md for what it costs)
 DEFAULT_GRID: dict[str, list] = {"min_samples_leaf": [3, 8], "max_features": ["sqrt"]}
+GRID_KEYS = ("min_samples_leaf", "min_samples_split", "max_features", "max_depth")
 
 
 class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
     """Random survival forest whose ``param_grid`` is chosen on out-of-bag or inner-CV Harrell's C.
 
-    With ``tuning="oob"`` (default) each grid point's forest is fitted once on all data and scored
-    by its out-of-bag Harrell's C (every patient predicted only by the trees that did not see it,
-    as randomForestSRC tunes); the best forest is kept as it is. With ``tuning="cv"`` each grid
-    point is scored by the mean Harrell's C over ``inner_cv`` folds stratified on the event
-    indicator and the best is refitted on all data. Either way the chosen forest is converted to a
-    :class:`~cnslrisk.model.estimators.compact_forest.CompactForest`, which makes every
-    prediction (bit for bit equal to scikit-survival's). Survival and cumulative hazard at any
-    time are read off the forest's ensemble estimates at the training event times as a
-    right-continuous step function. Store and reload a fitted forest without pickle with
+    The trees are scikit-survival's ``RandomSurvivalForest`` trees (log-rank splits, the same random
+    numbers, hence the same trees and predictions) grown by :mod:`._forest_builder`, which keeps
+    each leaf's Nelson-Aalen and Kaplan-Meier curves only where its in-bag samples have events: a
+    fitted forest holds what its artifact holds (:class:`CompactForest`), never a curve over every
+    distinct time in every node. With ``tuning="oob"`` (default) each grid point's forest is grown
+    once on all data and scored by its out-of-bag Harrell's C (as randomForestSRC tunes); the best
+    is kept as it is. With ``tuning="cv"`` each grid point is scored by the mean Harrell's C over
+    ``inner_cv`` folds stratified on the event indicator and the best is regrown on all data.
+
+    Curves are right-continuous steps on the distinct training event times (``unique_times_``);
+    :meth:`predict_survival_function` and :meth:`predict_cumulative_hazard_function` follow
+    scikit-survival's contract. :meth:`predict_survival_interval` is the bias-corrected
+    infinitesimal-jackknife band of the ensemble survival on the log(-log) scale
+    (:mod:`._ij_variance`). Store and reload a fitted forest without pickle with
     :func:`forest_to_files` and :func:`forest_from_files`.
 
     Parameters
@@ -43,33 +50,33 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
     n_estimators : int, default=200
         Number of trees.
     param_grid : dict or None, default=None
-        Grid over ``RandomSurvivalForest`` parameters; None uses :data:`DEFAULT_GRID`
-        (``min_samples_leaf`` in {3, 8}, ``max_features="sqrt"``).
+        Grid over ``min_samples_leaf``, ``min_samples_split``, ``max_features`` and ``max_depth``;
+        None uses :data:`DEFAULT_GRID` (``min_samples_leaf`` in {3, 8}, ``max_features="sqrt"``).
+        Keys left out take scikit-survival's defaults (3, 6, ``"sqrt"``, ``max_depth``).
     inner_cv : int, default=3
         Number of inner folds (``tuning="cv"``).
     tuning : {"oob", "cv"}, default="oob"
-        How the grid point is chosen. Out-of-bag tuning fits one forest per grid point instead of
+        How the grid point is chosen. Out-of-bag tuning grows one forest per grid point instead of
         ``inner_cv + 1``, which is what makes it affordable inside every bootstrap resample.
     random_state : int or None, default=0
         Seed of the fold shuffle and of the forest.
     n_jobs : int or None, default=None
-        Grid points x folds fitted in parallel; the final forest builds its trees in parallel.
-        Predictions run serially so they are bit-for-bit reproducible.
+        Threads growing the trees. The forest does not depend on it.
     max_depth : int or None, default=None
-        Maximum tree depth.
+        Maximum tree depth (unless the grid sets it).
+    bootstrap : bool, default=True
+        Grow each tree on a bootstrap resample (needed for out-of-bag tuning and the IJ band).
+    max_samples : int, float or None, default=None
+        Draws per resample (a float: that fraction of the samples); None draws n.
 
     Attributes
     ----------
-    estimator_ : sksurv.ensemble.RandomSurvivalForest
-        The forest refitted on all data with ``best_params_`` (absent on a forest read by
-        :func:`forest_from_files`).
     compact_ : CompactForest
-        The same forest as flat arrays; all predictions run on it.
+        The forest; every prediction runs on it.
     best_params_ : dict
         The chosen grid point.
     cv_results_ : dict
-        ``params`` and ``mean_test_score`` of each grid point (out-of-bag C, or ``GridSearchCV``'s
-        results for ``tuning="cv"``).
+        ``params`` and ``mean_test_score`` of each grid point (out-of-bag or inner-CV C).
     unique_times_ : ndarray, shape (n_event_times,)
         Distinct training event times at which the forest's curves are defined (scikit-survival's
         own grid also holds the censored times, where the curves do not move).
@@ -82,6 +89,8 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
     ----------
     .. [1] Ishwaran, H., Kogalur, U. B., Blackstone, E. H. and Lauer, M. S. (2008). Random survival
        forests. Annals of Applied Statistics, 2(3), 841-860.
+    .. [2] Wager, S., Hastie, T. and Efron, B. (2014). Confidence intervals for random forests: the
+       jackknife and the infinitesimal jackknife. JMLR, 15, 1625-1651.
     """
 
     _parameter_constraints: dict = {
@@ -92,6 +101,9 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         "random_state": ["random_state"],
         "n_jobs": [numbers.Integral, None],
         "max_depth": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "bootstrap": ["boolean"],
+        "max_samples": [Interval(numbers.Integral, 1, None, closed="left"),
+                        Interval(RealNotInt, 0.0, 1.0, closed="right"), None],
     }
 
     def __init__(
@@ -104,6 +116,8 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         random_state: int | None = 0,
         n_jobs: int | None = None,
         max_depth: int | None = None,
+        bootstrap: bool = True,
+        max_samples: int | float | None = None,
     ):
         self.n_estimators = n_estimators
         self.param_grid = param_grid
@@ -112,15 +126,24 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.max_depth = max_depth
+        self.bootstrap = bootstrap
+        self.max_samples = max_samples
+
+    def _grow(self, X: np.ndarray, event: np.ndarray, time: np.ndarray, point: dict[str, Any], oob: bool
+              ) -> tuple[CompactForest, float | None]:
+        params = TreeParams(**{"max_depth": self.max_depth, **point})
+        return grow_forest(X, event, time, n_estimators=self.n_estimators, params=params, bootstrap=self.bootstrap,
+                           max_samples=self.max_samples, random_state=self.random_state, n_jobs=self.n_jobs,
+                           oob_score=oob, feature_names=getattr(self, "feature_names_in_", None))
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: np.ndarray) -> SurvivalForest:
-        """Search the grid by inner CV and refit the best forest on all data.
+        """Choose the grid point (out of bag or by inner CV) and keep its forest grown on all data.
 
         Parameters
         ----------
         X : array-like, shape (n_samples, n_features)
-            Encoded covariates.
+            Encoded covariates (no missing values).
         y : structured array, shape (n_samples,)
             Event indicator and time.
 
@@ -128,43 +151,46 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         -------
         self
         """
-        X = validate_data(self, X, ensure_min_samples=2, dtype=np.float64)
-        event, _ = check_array_survival(X, y)
-        forest = RandomSurvivalForest(
-            n_estimators=self.n_estimators, max_depth=self.max_depth, random_state=self.random_state
-        )
-        grid = self.param_grid or DEFAULT_GRID
+        X = np.ascontiguousarray(validate_data(self, X, ensure_min_samples=2, dtype=np.float32))
+        event, time = check_array_survival(X, y)
+        time = time.astype(np.float64)
+        points = list(ParameterGrid(self.param_grid or DEFAULT_GRID))
+        unknown = sorted({key for point in points for key in point} - set(GRID_KEYS))
+        if unknown:
+            raise ValueError(f"parameter param_grid of SurvivalForest: {unknown[0]!r} is not one of "
+                             f"{{{', '.join(GRID_KEYS)}}}")
+        if self.tuning == "oob" and not self.bootstrap:
+            raise ValueError("SurvivalForest fit: tuning='oob' needs bootstrap=True; either switch to "
+                             "bootstrap=True or set tuning='cv'")
+        if self.max_samples is not None and not self.bootstrap:
+            raise ValueError("SurvivalForest fit: max_samples needs bootstrap=True; either switch to "
+                             "bootstrap=True or set max_samples=None")
+        scores, best = [], None
         if self.tuning == "oob":
-            forest = self._oob_search(forest, grid, X, y)
+            for point in points:
+                forest, score = self._grow(X, event, time, point, oob=True)
+                scores.append(score)
+                if best is None or score > max(scores[:-1]):
+                    best, self.best_params_ = forest, point
         else:
             splits = inner_splits(event, self.inner_cv, self.random_state, "SurvivalForest")
-            search = GridSearchCV(
-                forest, grid, cv=splits, n_jobs=self.n_jobs, refit=False, error_score="raise"
-            ).fit(X, y)
-            self.best_params_ = search.best_params_
-            self.cv_results_ = search.cv_results_
-            forest.set_params(**self.best_params_, n_jobs=self.n_jobs).fit(X, y)
-        # predict serially: threads would add the trees' curves in a varying order (last-bit differences)
-        self.estimator_ = forest.set_params(n_jobs=None)
-        self.compact_ = CompactForest.from_sksurv(forest, feature_names=getattr(self, "feature_names_in_", None))
-        self.unique_times_ = self.compact_.times_
-        return self
-
-    def _oob_search(self, forest: RandomSurvivalForest, grid: dict, X: np.ndarray, y: np.ndarray
-                    ) -> RandomSurvivalForest:
-        """Fit one forest per grid point and keep the best by out-of-bag C (ties: first in grid order)."""
-        best, scores, points = None, [], list(ParameterGrid(grid))
-        for params in points:
-            candidate = clone(forest).set_params(**params, oob_score=True, n_jobs=self.n_jobs).fit(X, y)
-            scores.append(float(candidate.oob_score_))
-            if best is None or scores[-1] > max(scores[:-1]):
-                best, self.best_params_ = candidate, params
+            for point in points:
+                fold_scores = []
+                for train, test in splits:
+                    forest, _ = self._grow(X[train], event[train], time[train], point, oob=False)
+                    risk = forest.predict(X[test])
+                    fold_scores.append(concordance_index_censored(event[test], time[test], risk)[0])
+                scores.append(float(np.mean(fold_scores)))
+            self.best_params_ = points[int(np.argmax(scores))]  # ties: first in grid order
+            best, _ = self._grow(X, event, time, self.best_params_, oob=False)
         self.cv_results_ = {"params": points, "mean_test_score": np.asarray(scores)}
-        return best
+        self.compact_ = best
+        self.unique_times_ = best.times_
+        return self
 
     def _array(self, X: Any, check_input: bool = True) -> np.ndarray:
         check_is_fitted(self, "compact_")
-        return validate_data(self, X, reset=False, dtype=np.float64) if check_input else X
+        return validate_data(self, X, reset=False, dtype=np.float32) if check_input else X
 
     def predict(self, X: Any, *, check_input: bool = True) -> np.ndarray:
         """Risk score: the forest's ensemble mortality (higher = earlier event).
@@ -173,8 +199,8 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         ----------
         X : array-like, shape (n_samples, n_features)
         check_input : bool, default=True
-            False skips the checks of ``X`` (an already checked float64 array with the training
-            columns, as a scorer passes; as in scikit-learn's trees).
+            False skips the checks of ``X`` (an already checked array with the training columns,
+            as a scorer passes; as in scikit-learn's trees).
 
         Returns
         -------
@@ -184,64 +210,68 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         return self.compact_.predict(X)
 
     def predict_survival(self, X: Any, times: Any, *, check_input: bool = True) -> np.ndarray:
-        """Ensemble survival probability at ``times`` (1 before the first training event time).
-
-        Parameters
-        ----------
-        X : array-like, shape (n_samples, n_features)
-        times : array-like, shape (n_times,)
-        check_input : bool, default=True
-            As in :meth:`predict`.
-
-        Returns
-        -------
-        ndarray, shape (n_samples, n_times)
-        """
+        """Ensemble survival probability at ``times`` (1 before the first training event time), (n_samples, n_times)."""
         X = self._array(X, check_input)
         return self.compact_.predict_at(X, times, kind="survival")
 
+    def predict_cumulative_hazard(self, X: Any, times: Any, *, check_input: bool = True) -> np.ndarray:
+        """Ensemble (Nelson-Aalen) cumulative hazard at ``times`` (0 before the first event time)."""
+        X = self._array(X, check_input)
+        return self.compact_.predict_at(X, times, kind="cum_hazard")
+
     def predict_with_survival(self, X: Any, times: Any, *, check_input: bool = True
                               ) -> tuple[np.ndarray, np.ndarray]:
-        """Risk score and survival at ``times`` from one routing of ``X`` through the trees.
-
-        Parameters
-        ----------
-        X : array-like, shape (n_samples, n_features)
-        times : array-like, shape (n_times,)
-        check_input : bool, default=True
-            As in :meth:`predict`.
-
-        Returns
-        -------
-        risk : ndarray, shape (n_samples,)
-            As :meth:`predict`.
-        survival : ndarray, shape (n_samples, n_times)
-            As :meth:`predict_survival`.
-        """
+        """Risk score and survival at ``times`` from one routing of ``X`` through the trees."""
         X = self._array(X, check_input)
         return self.compact_.predict_with_survival(X, times)
 
-    def predict_cumulative_hazard(self, X: Any, times: Any) -> np.ndarray:
-        """Ensemble (Nelson-Aalen) cumulative hazard at ``times`` (0 before the first event time).
+    def predict_survival_function(self, X: Any, return_array: bool = False) -> np.ndarray:
+        """Survival functions (scikit-survival's contract): ``StepFunction`` objects, or an array on ``unique_times_``.
 
         Parameters
         ----------
         X : array-like, shape (n_samples, n_features)
-        times : array-like, shape (n_times,)
+        return_array : bool, default=False
+            Return an (n_samples, n_event_times) array instead of step functions.
 
         Returns
         -------
-        ndarray, shape (n_samples, n_times)
+        ndarray
         """
         X = self._array(X)
-        return self.compact_.predict_at(X, times, kind="cum_hazard")
+        return self.compact_.predict_survival_function(X, return_array=return_array)
+
+    def predict_cumulative_hazard_function(self, X: Any, return_array: bool = False) -> np.ndarray:
+        """Cumulative hazard functions (scikit-survival's contract), as :meth:`predict_survival_function`."""
+        X = self._array(X)
+        return self.compact_.predict_cumulative_hazard_function(X, return_array=return_array)
+
+    def predict_survival_interval(self, X: Any, times: Any, level: float = 0.95, *, check_input: bool = True
+                                  ) -> tuple[np.ndarray, np.ndarray]:
+        """Pointwise ``(lower, upper)`` band of the ensemble survival at ``times``, each (n_samples, n_times).
+
+        The bias-corrected infinitesimal-jackknife variance of the ensemble survival (from the
+        recorded in-bag counts, floored at 0) carried to log(-log S) by the delta method. It is
+        the variance over resamples of the training cohort, not a bias bound: where the forest
+        is biased (few patients, a leaf size too large for the signal) the band covers the true
+        curve less often than ``level`` says (BENCHMARKS.md measures it).
+        """
+        X = self._array(X, check_input)
+        summary = self.compact_.predict_summary(X, times, level=level)
+        return summary["lower"], summary["upper"]
+
+    def predict_summary(self, X: Any, times: Any, *, grid: Any | None = None, level: float | None = None,
+                        check_input: bool = True) -> dict[str, np.ndarray]:
+        """Risk, survival at ``times``, median on ``grid`` and band at ``level`` from one routing
+        (:meth:`CompactForest.predict_summary`)."""
+        X = self._array(X, check_input)
+        return self.compact_.predict_summary(X, times, grid=grid, level=level)
 
 
 def forest_to_files(survival_forest: SurvivalForest, directory: str | Path) -> dict[str, Any]:
     """Write a fitted :class:`SurvivalForest` as ``forest.npz`` + ``forest.json`` (no pickle).
 
-    The JSON holds the estimator's parameters and ``best_params_``; ``cv_results_`` and the
-    scikit-survival ``estimator_`` are not written.
+    The JSON holds the estimator's parameters and ``best_params_``; ``cv_results_`` is not written.
 
     Parameters
     ----------
@@ -273,7 +303,7 @@ def forest_from_files(directory: str | Path, record: dict[str, Any]) -> Survival
     Returns
     -------
     SurvivalForest
-        Fitted forest predicting on the compact engine (no ``estimator_``).
+        Fitted forest.
 
     Raises
     ------

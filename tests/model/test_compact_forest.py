@@ -1,4 +1,4 @@
-"""CompactForest: the same bits as scikit-survival's forest, flat between event times, float32/grid costs, storage."""
+"""CompactForest: the same bits as scikit-survival's forest, leaf steps, one routing for everything, storage."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def test_predictions_equal_scikit_survival(case):
 
 
 def test_every_leaf_is_flat_at_censored_only_times(case):
-    _, _, rsf, _ = case
+    _, _, rsf, compact = case
     event = rsf.is_event_time_
     last_event = np.maximum.accumulate(np.where(event, np.arange(event.size), -1))
     for tree in rsf.estimators_:
@@ -73,6 +73,8 @@ def test_every_leaf_is_flat_at_censored_only_times(case):
         padded = np.concatenate([np.zeros_like(values[:, :1]), values], axis=1)
         padded[:, 0, 1] = 1.0  # before the first event: cumulative hazard 0, survival 1
         np.testing.assert_array_equal(values, padded[:, last_event + 1])
+    # hence a leaf is its steps: at most one per distinct event time of its samples
+    assert compact.arrays["step_ptr"][-1] < compact.n_leaves_ * compact.times_.size / 5
 
 
 def test_routing_reaches_scikit_learns_leaves(case):
@@ -101,41 +103,6 @@ def test_missing_values_follow_the_learned_side():
     np.testing.assert_array_equal(compact.apply(X[:9]), compact.apply(X)[:, :9])
 
 
-def test_float32_store_error_bound(case):
-    # Each leaf value v is rounded once to float32 (round to nearest, unit roundoff u = 2**-24), so
-    # |fl(v) - v| <= u |v|. The ensemble mean of T such values, summed in float64, is off by at most
-    # u * max|v| plus float64 rounding (<= T * 2**-53 * max|v|, below 1e-13 here).
-    X, _, _, compact = case
-    small = CompactForest.from_sksurv(case[2], dtype="float32")
-    assert small.arrays["survival"].dtype == np.float32
-    u = 2.0**-24
-    surv = compact.predict_survival_function(X, return_array=True)
-    chf = compact.predict_cumulative_hazard_function(X, return_array=True)
-    assert np.abs(small.predict_survival_function(X, return_array=True) - surv).max() <= u * 1.0 + 1e-13
-    assert np.abs(small.predict_cumulative_hazard_function(X, return_array=True) - chf).max() <= u * chf.max() + 1e-13
-    np.testing.assert_array_equal(small.predict(X), compact.predict(X))  # leaf risk stays float64
-
-
-def test_coarse_grid_cost(case):
-    X, _, rsf, compact = case
-    times = compact.times_
-    keep = [np.quantile(times, 0.5)]
-    coarse = CompactForest.from_sksurv(rsf, max_times=10, keep_times=keep)
-    assert 10 <= coarse.times_.size <= 11 and coarse.times_[0] == times[0] and coarse.times_[-1] == times[-1]
-    np.testing.assert_array_equal(coarse.predict(X), compact.predict(X))
-    np.testing.assert_array_equal(coarse.predict_at(X, keep), compact.predict_at(X, keep))
-    # elsewhere a coarse curve reads the full curve at the kept grid time on or before t
-    horizons = np.quantile(times, [0.2, 0.4, 0.8])
-    previous = coarse.times_[np.searchsorted(coarse.times_, horizons, side="right") - 1]
-    np.testing.assert_array_equal(coarse.predict_at(X, horizons), compact.predict_at(X, previous))
-    # so the cost is the survival drop within one coarse interval: bounded by the largest such drop
-    full = compact.predict_survival_function(X, return_array=True)
-    bounds = zip(coarse.times_, coarse.times_[1:], strict=False)
-    drops = [np.ptp(full[:, (times >= a) & (times < b)], axis=1).max() for a, b in bounds]
-    cost = np.abs(coarse.predict_at(X, horizons) - compact.predict_at(X, horizons)).max()
-    assert 0 < cost <= max(drops)
-
-
 def test_save_load_round_trip_and_tamper(tmp_path, case):
     X, _, _, compact = case
     record = compact.save(tmp_path / "f")
@@ -154,15 +121,48 @@ def test_save_load_round_trip_and_tamper(tmp_path, case):
     (tmp_path / "f" / "forest.json").unlink()
     with pytest.raises(ForestFileError, match=r"forest\.json: file is missing"):
         CompactForest.load(tmp_path / "f", record)
-    with pytest.raises(ForestFileError, match="record format 'other' version 1 is not 'cnslrisk-compact-forest'"):
+    with pytest.raises(ForestFileError, match="record format 'other' version 2 is not 'cnslrisk-compact-forest'"):
         CompactForest.load(tmp_path / "f", {**record, "format": "other"})
+
+
+def _write_version_1(compact, directory):
+    """The layout version 1 wrote: each curve's first value and changes per leaf, dense grid columns."""
+    import json
+
+    from cnslrisk.model.estimators import _forest_files
+
+    directory.mkdir()
+    a, n_times = compact.arrays, compact.times_.size
+    leaves = np.arange(compact.n_leaves_)
+    arrays = {name: a[name] for name in ("node_offsets", "feature", "threshold", "children_left", "children_right",
+                                         "missing_left", "leaf_of_node", "times", "risk")}
+    for name, steps, initial in (("survival", "step_surv", 1.0), ("cum_hazard", "step_chf", 0.0)):
+        table = compact_forest.dense_rows(a["step_ptr"], a["step_col"], a[steps], initial, leaves, n_times)
+        change = np.ones(table.shape, dtype=bool)
+        change[:, 1:] = table[:, 1:] != table[:, :-1]
+        rows, cols = np.nonzero(change)
+        arrays.update({f"{name}_ptr": np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=leaves.size))]),
+                       f"{name}_col": cols.astype(np.uint16), f"{name}_value": table[rows, cols]})
+    np.savez_compressed(directory / "forest.npz", **arrays)
+    (directory / "forest.json").write_text(json.dumps({"n_features_in": compact.n_features_in, "feature_names": None,
+                                                       "metadata": {}}))
+    files = {name: {"sha256": _forest_files._sha256(directory / name)} for name in ("forest.npz", "forest.json")}
+    return {"format": _forest_files.FORMAT, "version": 1, "files": files}
+
+
+def test_version_1_files_still_load(tmp_path, case):
+    X, _, rsf, compact = case
+    loaded = CompactForest.load(tmp_path / "v1", _write_version_1(compact, tmp_path / "v1"))
+    np.testing.assert_array_equal(loaded.predict(X), rsf.predict(X))
+    np.testing.assert_array_equal(loaded.predict_at(X, rsf.unique_times_), rsf.predict_survival_function(X, True))
+    assert loaded.inbag_gram is None
 
 
 def test_pipeline_survives_files(tmp_path):
     cohort = generate_cohort(200, seed=5)
     y = Surv.from_arrays(cohort["pfs1_event"], cohort["pfs1_months"])
     grid = {"min_samples_leaf": [6], "max_features": ["sqrt"]}
-    pipe = make_pipeline("rsf", **FEATURES, n_estimators=20, param_grid=grid, inner_cv=2).fit(cohort, y)
+    pipe = make_pipeline("rsf", **FEATURES, n_estimators=40, param_grid=grid, inner_cv=2).fit(cohort, y)
     record = forest_to_files(pipe.named_steps["model"], tmp_path)
     loaded = forest_from_files(tmp_path, record)
     assert not hasattr(loaded, "estimator_") and loaded.best_params_ == pipe.named_steps["model"].best_params_
@@ -189,10 +189,6 @@ def test_refusals():
     with pytest.raises(ValueError, match="CompactForest: the forest was fitted with low_memory=True"):
         CompactForest.from_sksurv(lean)
     rsf = RandomSurvivalForest(n_estimators=2, random_state=0).fit(X[:100], y[:100])
-    with pytest.raises(ValueError, match=r"CompactForest: dtype='float16' is not one of \{float64, float32\}"):
-        CompactForest.from_sksurv(rsf, dtype="float16")
-    with pytest.raises(ValueError, match="CompactForest: max_times=1 must be at least 2 or None"):
-        CompactForest.from_sksurv(rsf, max_times=1)
     with pytest.raises(ValueError, match=r"CompactForest: X has shape \(3, 2\); expected \(n_samples, 14\)"):
         CompactForest.from_sksurv(rsf).predict(X[:3, :2])
     with pytest.raises(ValueError, match="This SurvivalForest instance is not fitted yet"):
@@ -229,6 +225,10 @@ def test_threads_and_row_order_change_no_bit(case, monkeypatch):
     assert workers == [3]
     np.testing.assert_array_equal(threaded[0], risk)
     np.testing.assert_array_equal(threaded[1], surv)
+    summary = compact.predict_summary(X, horizons, grid=compact.times_)
+    assert workers == [3, 3]
+    np.testing.assert_array_equal(summary["risk"], risk)
+    np.testing.assert_array_equal(summary["survival"], surv)
     np.testing.assert_array_equal(risk, rsf.predict(X))
     # the rows are sorted internally; the results come back in the caller's order
     order = np.random.default_rng(1).permutation(len(X))
@@ -247,3 +247,25 @@ def test_cached_node_tables_follow_the_columns(case):
         np.testing.assert_array_equal(
             compact.predict_at(X, rsf.unique_times_[columns], kind="cum_hazard"), chf[:, columns]
         )
+
+
+@pytest.mark.parametrize("n", [1, 5, 300])
+def test_summary_reads_the_whole_curve(case, n):
+    X, _, rsf, compact = case
+    horizons = np.array([compact.times_[0] / 2, *np.quantile(compact.times_, [0.25, 0.5])])
+    grid = compact.times_[::3]
+    summary = compact.predict_summary(X[:n], horizons, grid=grid)
+    risk, surv = compact.predict_with_survival(X[:n], horizons)
+    np.testing.assert_array_equal(summary["risk"], risk)
+    np.testing.assert_array_equal(summary["survival"], surv)
+    # the median is the first grid time where the curve scikit-survival returns is at or below 0.5
+    on_grid = rsf.predict_survival_function(X[:n], return_array=True)[:, np.searchsorted(rsf.unique_times_, grid)]
+    below = on_grid <= 0.5
+    want = np.where(below.any(axis=1), grid[below.argmax(axis=1)], np.nan)
+    np.testing.assert_array_equal(summary["median"], want)
+    if n == 300:
+        assert np.isfinite(want).any() and np.isnan(want).any()
+    # one row at a time: the same numbers
+    single = compact.predict_summary(X[n - 1:n], horizons, grid=grid)
+    np.testing.assert_array_equal(single["median"], summary["median"][-1:])
+    np.testing.assert_array_equal(single["survival"], summary["survival"][-1:])

@@ -163,7 +163,9 @@ def test_coxnet_pipeline_standardises_and_rsf_does_not(cohort):
         surv = pipe.predict_survival(df, [1.0, 6.0])
         assert surv.shape == (80, 2) and np.all(surv[:, 1] <= surv[:, 0])
     np.testing.assert_allclose(-np.log(coxnet.predict_survival(df, [6.0])), coxnet.predict_cumulative_hazard(df, [6.0]))
-    assert not hasattr(rsf, "predict_survival_interval")
+    lower, upper = rsf.predict_survival_interval(df, [6.0])  # the forest's infinitesimal-jackknife band
+    surv = rsf.predict_survival(df, [6.0])
+    assert np.all((lower <= surv) & (surv <= upper))
 
 
 def test_unknown_kind_is_refused():

@@ -1,0 +1,76 @@
+"""Leaf curves kept as steps: lookups at grid columns and the ensemble median (numba).
+
+A leaf's curve is a right-continuous step function on the forest's event-time grid: its value is
+``initial`` before its first step column and ``values[k]`` from ``columns[k]`` on, the steps of
+leaf ``i`` being ``ptr[i]:ptr[i + 1]`` (columns ascending). The ensemble value of a row at a column
+is the sum of its leaves' values in tree order divided by the number of trees, the operations
+scikit-survival's serial prediction performs on its dense arrays, hence the same bits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["values_at", "dense_rows", "first_column_at_or_below"]
+
+
+def values_at(ptr: np.ndarray, columns: np.ndarray, values: np.ndarray, initial: float, leaves: np.ndarray,
+              at: np.ndarray, n_columns: int) -> np.ndarray:
+    """Value of each of ``leaves`` at each grid column of ``at`` (in [0, n_columns)), shape (len(leaves), len(at))."""
+    owner = np.repeat(np.arange(ptr.size - 1, dtype=np.int64), np.diff(ptr))
+    keys = owner * n_columns + columns
+    query = leaves.astype(np.int64)[:, None] * n_columns + at[None, :]
+    found = np.searchsorted(keys, query, side="right") - 1
+    inside = found >= ptr[leaves][:, None]
+    return np.where(inside, values[np.maximum(found, 0)], initial)
+
+
+def dense_rows(ptr: np.ndarray, columns: np.ndarray, values: np.ndarray, initial: float, leaves: np.ndarray,
+               n_columns: int) -> np.ndarray:
+    """Curves of ``leaves`` on every grid column, shape (len(leaves), n_columns), by forward fill (exact)."""
+    starts, counts = ptr[leaves], ptr[leaves + 1] - ptr[leaves]
+    total = int(counts.sum())
+    first = np.cumsum(counts) - counts
+    steps = np.repeat(starts, counts) + (np.arange(total) - np.repeat(first, counts))
+    index = np.zeros((leaves.size, n_columns), dtype=np.int64)
+    index[np.repeat(np.arange(leaves.size), counts), columns[steps]] = steps + 1
+    np.maximum.accumulate(index, axis=1, out=index)
+    return np.concatenate([[initial], values])[index]
+
+
+@njit(cache=True, nogil=True)
+def _mean_at(leaves: np.ndarray, row: int, column: int, ptr: np.ndarray, columns: np.ndarray,
+             values: np.ndarray) -> float:
+    total = 0.0
+    for b in range(leaves.shape[0]):
+        leaf = leaves[b, row]
+        value = 1.0
+        for k in range(ptr[leaf], ptr[leaf + 1]):
+            if columns[k] > column:
+                break
+            value = values[k]
+        total += value
+    return total / leaves.shape[0]
+
+
+@njit(cache=True, nogil=True)
+def first_column_at_or_below(leaves: np.ndarray, ptr: np.ndarray, columns: np.ndarray, survival: np.ndarray,
+                             n_columns: int, level: float) -> np.ndarray:
+    """First grid column where each row's ensemble survival is at or below ``level`` (-1: never).
+
+    ``leaves`` is (n_trees, n_rows). The ensemble curve, summed in tree order, never increases
+    (each leaf curve does not, and rounded sums of larger terms are not smaller), so a binary
+    search over the columns finds the same column as a scan of the whole curve.
+    """
+    out = np.empty(leaves.shape[1], dtype=np.int64)
+    for row in range(leaves.shape[1]):
+        lo, hi = 0, n_columns
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if _mean_at(leaves, row, mid, ptr, columns, survival) <= level:
+                hi = mid
+            else:
+                lo = mid + 1
+        out[row] = lo if lo < n_columns else -1
+    return out
