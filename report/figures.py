@@ -132,7 +132,7 @@ def plot_km_groups(
     names = dict(names or {})
     present = [g for g in order if (labels == g).any()]
     limit, ticks = time_axis(time, horizons)
-    fig = new_figure(7.0, 4.2 + 0.25 * len(present))
+    fig = new_figure(7.5, 4.2 + 0.25 * len(present))
     ax, table = fig.subplots(2, 1, height_ratios=[4, 0.6 + 0.3 * len(present)], sharex=True)
     for row, group in enumerate(present):
         m = labels == group
@@ -146,7 +146,8 @@ def plot_km_groups(
             ax.fill_between(np.r_[0, t], np.r_[1, ci[0]], np.r_[1, ci[1]], step="post", alpha=0.2,
                             color=line.get_color(), label="95 % CI")
         for tick, count in zip(ticks, numbers_at_risk(time[m], ticks), strict=True):
-            table.text(tick, len(present) - 1 - row, str(count), ha="center", va="center", color=line.get_color())
+            table.text(tick, len(present) - 1 - row, str(count), ha="center", va="center", color=line.get_color(),
+                       fontsize="small")  # three-digit counts fit between the 0-, 3- and 6-month ticks
     ax.axhline(0.5, color="grey", lw=0.8, ls=":")
     pad = 0.03 * limit  # room for the at-risk counts at 0 and at the limit, which are centred on their tick
     ax.set(xlim=(-pad, limit + pad), ylim=(0, 1.02), ylabel="probability", title=title)
