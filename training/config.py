@@ -119,6 +119,8 @@ class ValidationConfig:
 @dataclass(frozen=True)
 class MlflowConfig:
     """``[mlflow]``: tracking store and registry names (``MLFLOW_TRACKING_URI`` wins over ``tracking_uri``)."""
+    # a forest's 95 % band: "jackknife" (infinitesimal jackknife over its own trees) or "refits"
+    forest_band: str = "jackknife"
 
     tracking_uri: str = "sqlite:///mlflow.db"
     experiment: str = "cnslrisk"
@@ -286,6 +288,8 @@ def _validate(config: TrainingConfig) -> None:
     repeated = sorted({c for c in columns if columns.count(c) > 1})
     if repeated:
         raise ConfigError(f"features: column {repeated[0]} is listed more than once")
+        (v.forest_band in ("jackknife", "refits"),
+         f"validation.forest_band must be \"jackknife\" or \"refits\"; got {v.forest_band!r}"),
     unknown_pattern = [c for c in config.pattern.features if c not in columns]
     if unknown_pattern:
         raise ConfigError(f"pattern.features: {unknown_pattern[0]} is not one of the configured covariates")
