@@ -195,16 +195,16 @@ def _band_chunk(factory: Callable[[], Any], X: pd.DataFrame, y: np.ndarray, seed
     return members
 
 
-    if kind == "rsf" and config.validation.forest_band == "jackknife":
-        return None
-
-def fit_band(kind: str, config: TrainingConfig, data: TrainingData) -> list[Any]:
+def fit_band(kind: str, config: TrainingConfig, data: TrainingData) -> list[Any] | None:
     """Bootstrap refits of the whole fitting procedure (tuning included), the 95 % band of models
     without a variance formula (see :mod:`cnslrisk.model.band`); failed resamples are left out.
 
     None for a forest with ``validation.forest_band = "jackknife"`` (the default): its band is the
     infinitesimal jackknife over its own trees, kept with the forest itself."""
     from .crossval import run_chunked, spawn_seeds
+
+    if kind == "rsf" and config.validation.forest_band == "jackknife":
+        return None
 
     factory = pipeline_factory(kind, config)
     seeds = spawn_seeds(config.seed + 1, config.validation.band_resamples)  # not the optimism bootstrap's
