@@ -114,13 +114,13 @@ class ValidationConfig:
     horizons: tuple[float, ...] = (3.0, 6.0, 12.0)
     calibration_groups: int = 4
     band_resamples: int = 50
+    # a forest's 95 % band: "jackknife" (infinitesimal jackknife over its own trees) or "refits"
+    forest_band: str = "jackknife"
 
 
 @dataclass(frozen=True)
 class MlflowConfig:
     """``[mlflow]``: tracking store and registry names (``MLFLOW_TRACKING_URI`` wins over ``tracking_uri``)."""
-    # a forest's 95 % band: "jackknife" (infinitesimal jackknife over its own trees) or "refits"
-    forest_band: str = "jackknife"
 
     tracking_uri: str = "sqlite:///mlflow.db"
     experiment: str = "cnslrisk"
@@ -267,6 +267,8 @@ def _validate(config: TrainingConfig) -> None:
         (horizons == sorted(set(horizons)), f"validation.horizons must be increasing; got {horizons}"),
         (v.calibration_groups >= 2, f"validation.calibration_groups must be at least 2; got {v.calibration_groups}"),
         (v.band_resamples >= 20, f"validation.band_resamples must be at least 20; got {v.band_resamples}"),
+        (v.forest_band in ("jackknife", "refits"),
+         f"validation.forest_band must be \"jackknife\" or \"refits\"; got {v.forest_band!r}"),
         (len(m.fit) > 0, "models.fit must name at least one of cox, coxnet, rsf"),
         (m.cox_alpha >= 0, f"models.cox_alpha must be 0 or more; got {m.cox_alpha}"),
         (config.landmark.alpha >= 0, f"landmark.alpha must be 0 or more; got {config.landmark.alpha}"),
@@ -288,8 +290,6 @@ def _validate(config: TrainingConfig) -> None:
     repeated = sorted({c for c in columns if columns.count(c) > 1})
     if repeated:
         raise ConfigError(f"features: column {repeated[0]} is listed more than once")
-        (v.forest_band in ("jackknife", "refits"),
-         f"validation.forest_band must be \"jackknife\" or \"refits\"; got {v.forest_band!r}"),
     unknown_pattern = [c for c in config.pattern.features if c not in columns]
     if unknown_pattern:
         raise ConfigError(f"pattern.features: {unknown_pattern[0]} is not one of the configured covariates")
