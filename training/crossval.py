@@ -18,6 +18,8 @@ import pandas as pd
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.model_selection import StratifiedKFold
 
+from .orphans import ExitWithParent
+
 from .metrics import score_predictions
 
 __all__ = [
@@ -71,7 +73,8 @@ def run_chunked(
     if n_jobs == 1:
         results = (fn(c) for c in chunks)
     else:
-        results = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(fn)(c) for c in chunks)
+        worker = ExitWithParent(fn)  # a killed training process takes its workers with it
+        results = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(worker)(c) for c in chunks)
     done: dict[int, Any] = {}
     for chunk, out in zip(chunks, results, strict=True):
         for task, value in zip(chunk, out, strict=True):
