@@ -354,9 +354,9 @@ class CauseSpecificCox(BaseEstimator):
         Parameters
         ----------
         X : array-like, shape (n_samples, n_features)
-            Encoded covariates.
+            Encoded covariates, the columns every cause's model was fitted on.
         times : array-like, shape (n_times,)
-            Times on the training time scale.
+            Finite times on the training time scale, in any order.
         check_input : bool, default=True
             False skips the checks of ``X`` (an already checked float64 array with the training columns).
 
@@ -372,10 +372,8 @@ class CauseSpecificCox(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like, shape (n_samples, n_features)
-            Encoded covariates.
-        times : array-like, shape (n_times,)
-            Times on the training time scale.
+        X, times
+            As in :meth:`predict_cumulative_incidence`.
 
         Returns
         -------

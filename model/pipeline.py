@@ -28,7 +28,8 @@ class SurvivalPipeline(Pipeline):
 
     ``predict_survival``, ``predict_cumulative_hazard`` and ``predict_survival_interval`` run
     ``X`` through every transform and call the final estimator's method of the same name
-    (when it has one).
+    (when it has one). scikit-survival gives every Pipeline ``predict_survival_function`` and
+    ``predict_cumulative_hazard_function`` the same way, so its scorers take a pipeline too.
     """
 
     def _encoded(self, X: Any) -> Any:

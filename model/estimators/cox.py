@@ -10,147 +10,15 @@ from typing import Any
 import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve
 from scipy.stats import norm
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import validate_data
-from sksurv.base import SurvivalAnalysisMixin
-from sksurv.util import check_array_survival
 
-from .._checks import require_fitted
 from ..summary import coefficient_table
-from ._breslow import RiskSets, breslow_baseline, partial_likelihood, step_lookup
+from ._breslow import RiskSets, partial_likelihood, step_lookup
+from ._linear import LinearCoxMixin
 
-__all__ = ["CoxPH", "LinearCoxMixin"]
-
-_FORMAT = "cnslrisk.linear-cox/1"
-
-
-class LinearCoxMixin(SurvivalAnalysisMixin):
-    """Prediction and plain-parameter export shared by the linear Cox estimators.
-
-    Needs ``coef_``, ``x_mean_``, ``unique_times_`` and ``cum_baseline_hazard_`` (Breslow,
-    for a patient at ``x_mean_``); ``score`` is Harrell's C of :meth:`predict`.
-    """
-
-    def _validated(self, X: Any, check_input: bool = True) -> np.ndarray:
-        require_fitted(self, "coef_")
-        return validate_data(self, X, reset=False, dtype=np.float64) if check_input else X
-
-    def _centred(self, X: Any, check_input: bool = True) -> np.ndarray:
-        return self._validated(X, check_input) - self.x_mean_
-
-    def predict(self, X: Any, *, check_input: bool = True) -> np.ndarray:
-        """Linear predictor ``(x - x_mean) @ coef``: the log hazard ratio against the training means.
-
-        Parameters
-        ----------
-        X : array-like, shape (n_samples, n_features)
-            Encoded covariates.
-        check_input : bool, default=True
-            False skips the checks of ``X`` (for callers that pass an already checked float64 array
-            with the training columns, as a scorer does once per batch; as in scikit-learn's trees).
-
-        Returns
-        -------
-        ndarray, shape (n_samples,)
-            Risk score (higher = earlier event); 0 for a patient at the training means.
-        """
-        return self._validated(X, check_input) @ self.coef_ - self.x_mean_ @ self.coef_
-
-    def predict_cumulative_hazard(self, X: Any, times: Any, *, check_input: bool = True) -> np.ndarray:
-        """Cumulative hazard ``H0(t) exp(lp)`` at ``times`` (Breslow baseline, step function).
-
-        Parameters
-        ----------
-        X : array-like, shape (n_samples, n_features)
-            Encoded covariates.
-        times : array-like, shape (n_times,)
-            Times on the training time scale.
-        check_input : bool, default=True
-            As in :meth:`predict`.
-
-        Returns
-        -------
-        ndarray, shape (n_samples, n_times)
-        """
-        base = step_lookup(self.unique_times_, self.cum_baseline_hazard_, np.atleast_1d(times))
-        return np.exp(self.predict(X, check_input=check_input))[:, None] * base[None, :]
-
-    def predict_survival(self, X: Any, times: Any, *, check_input: bool = True) -> np.ndarray:
-        """Survival probability ``S0(t) ** exp(lp)`` at ``times``, vectorised over rows.
-
-        Parameters
-        ----------
-        X : array-like, shape (n_samples, n_features)
-            Encoded covariates.
-        times : array-like, shape (n_times,)
-            Times on the training time scale.
-        check_input : bool, default=True
-            As in :meth:`predict`.
-
-        Returns
-        -------
-        ndarray, shape (n_samples, n_times)
-        """
-        return np.exp(-self.predict_cumulative_hazard(X, times, check_input=check_input))
-
-    def predict_with_survival(self, X: Any, times: Any, *, check_input: bool = True
-                              ) -> tuple[np.ndarray, np.ndarray]:
-        """Risk score and survival at ``times`` from one linear predictor (what a scorer needs).
-
-        Parameters
-        ----------
-        X : array-like, shape (n_samples, n_features)
-            Encoded covariates.
-        times : array-like, shape (n_times,)
-            Times on the training time scale.
-        check_input : bool, default=True
-            As in :meth:`predict`.
-
-        Returns
-        -------
-        risk : ndarray, shape (n_samples,)
-            As :meth:`predict`.
-        survival : ndarray, shape (n_samples, n_times)
-            As :meth:`predict_survival`.
-        """
-        risk = self.predict(X, check_input=check_input)
-        base = step_lookup(self.unique_times_, self.cum_baseline_hazard_, np.atleast_1d(times))
-        return risk, np.exp(-(np.exp(risk)[:, None] * base[None, :]))
-
-    def _export(self, extra: dict[str, Any]) -> dict[str, Any]:
-        require_fitted(self, "coef_")
-        names = getattr(self, "feature_names_in_", None)
-        return {
-            "format": _FORMAT,
-            "estimator": type(self).__name__,
-            "params": {k: v for k, v in self.get_params().items() if isinstance(v, (int, float, str, type(None)))},
-            "feature_names": None if names is None else [str(n) for n in names],
-            "coef": self.coef_.tolist(),
-            "x_mean": self.x_mean_.tolist(),
-            "unique_times": self.unique_times_.tolist(),
-            "cum_baseline_hazard": self.cum_baseline_hazard_.tolist(),
-            **extra,
-        }
-
-    @classmethod
-    def _restore(cls, d: dict[str, Any]) -> Any:
-        if d.get("format") != _FORMAT or d.get("estimator") != cls.__name__:
-            raise ValueError(
-                f"from_dict of {cls.__name__}: format {d.get('format')!r} / estimator {d.get('estimator')!r} "
-                f"is not {_FORMAT!r} / {cls.__name__!r}"
-            )
-        model = cls(**d["params"])
-        model.coef_ = np.asarray(d["coef"], dtype=float)
-        model.x_mean_ = np.asarray(d["x_mean"], dtype=float)
-        model.n_features_in_ = model.coef_.size
-        if d["feature_names"] is not None:
-            model.feature_names_in_ = np.asarray(d["feature_names"], dtype=object)
-        model.unique_times_ = np.asarray(d["unique_times"], dtype=float)
-        model.cum_baseline_hazard_ = np.asarray(d["cum_baseline_hazard"], dtype=float)
-        model.baseline_survival_ = np.exp(-model.cum_baseline_hazard_)
-        return model
+__all__ = ["CoxPH"]
 
 
 def _newton(Z: np.ndarray, risk: RiskSets, *, alpha: float, ties: str, tol: float, n_iter: int):
@@ -237,6 +105,8 @@ class CoxPH(LinearCoxMixin, BaseEstimator):
         Breslow cumulative baseline hazard at ``unique_times_``.
     baseline_survival_ : ndarray, shape (n_event_times,)
         ``exp(-cum_baseline_hazard_)``.
+    max_time_ : float
+        Largest training time: the end of the step functions' domain (as scikit-survival's).
     cum_baseline_var_ : ndarray, shape (n_event_times,)
         ``sum_{t_j <= t} d_j / S0_j^2``, the baseline term of the prediction variance.
     cum_risk_mean_ : ndarray, shape (n_event_times, n_features)
@@ -267,26 +137,7 @@ class CoxPH(LinearCoxMixin, BaseEstimator):
         self.tol = tol
         self.n_iter = n_iter
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Any, y: np.ndarray) -> CoxPH:
-        """Fit the coefficients, their variance and the Breslow baseline.
-
-        Parameters
-        ----------
-        X : array-like, shape (n_samples, n_features)
-            Encoded covariates.
-        y : structured array, shape (n_samples,)
-            Event indicator and time, as built by ``sksurv.util.Surv``.
-
-        Returns
-        -------
-        self
-        """
-        X = validate_data(self, X, ensure_min_samples=2, dtype=np.float64)
-        event, time = check_array_survival(X, y)
-        self.x_mean_ = X.mean(axis=0)
-        Z = X - self.x_mean_
-        risk = RiskSets.build(time, event)
+    def _fit_coef(self, X: np.ndarray, y: np.ndarray, Z: np.ndarray, event: np.ndarray, risk: RiskSets) -> None:
         beta, pl, info, self.n_iter_ = _newton(
             Z, risk, alpha=float(self.alpha), ties=self.ties, tol=self.tol, n_iter=self.n_iter
         )
@@ -294,13 +145,11 @@ class CoxPH(LinearCoxMixin, BaseEstimator):
         self.log_likelihood_ = pl.loglik
         self.variance_matrix_ = np.linalg.inv(info)
         self._set_inference()
-        baseline = breslow_baseline(Z, beta, risk)
-        self.unique_times_ = risk.unique_times
-        self.cum_baseline_hazard_ = baseline["cum_hazard"]
-        self.baseline_survival_ = np.exp(-self.cum_baseline_hazard_)
+
+    def _set_baseline(self, baseline: dict[str, np.ndarray]) -> None:
+        super()._set_baseline(baseline)
         self.cum_baseline_var_ = baseline["cum_var"]
         self.cum_risk_mean_ = baseline["cum_mean"]
-        return self
 
     def _set_inference(self) -> None:
         self.standard_errors_ = np.sqrt(np.diag(self.variance_matrix_))
@@ -330,14 +179,10 @@ class CoxPH(LinearCoxMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like, shape (n_samples, n_features)
-            Encoded covariates.
-        times : array-like, shape (n_times,)
-            Times on the training time scale.
+        X, times, check_input
+            As in :meth:`predict_cumulative_hazard`.
         level : float, default=0.95
             Confidence level, in (0, 1).
-        check_input : bool, default=True
-            As in :meth:`predict`.
 
         Returns
         -------
@@ -378,7 +223,7 @@ class CoxPH(LinearCoxMixin, BaseEstimator):
         dict
             Format tag, hyperparameters, feature names, ``coef``, ``variance_matrix``, ``x_mean``,
             ``unique_times``, ``cum_baseline_hazard`` and the two cumulative sums the band needs
-            (``cum_baseline_var``, ``cum_risk_mean``), plus ``log_likelihood`` and ``n_iter``.
+            (``cum_baseline_var``, ``cum_risk_mean``), ``max_time``, ``log_likelihood`` and ``n_iter``.
         """
         return self._export(
             {
@@ -392,17 +237,7 @@ class CoxPH(LinearCoxMixin, BaseEstimator):
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CoxPH:
-        """Rebuild a fitted :class:`CoxPH` from :meth:`to_dict` output (no pickle involved).
-
-        Parameters
-        ----------
-        d : dict
-            Output of :meth:`to_dict` (e.g. after a JSON round trip).
-
-        Returns
-        -------
-        CoxPH
-        """
+        """Rebuild a fitted :class:`CoxPH` from the dict :meth:`to_dict` wrote (e.g. read back from JSON; no pickle)."""
         model = cls._restore(d)
         p = model.coef_.size
         model.variance_matrix_ = np.asarray(d["variance_matrix"], dtype=float).reshape(p, p)

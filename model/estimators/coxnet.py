@@ -7,15 +7,13 @@ from typing import Any
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import BaseEstimator
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import validate_data
 from sksurv.linear_model import CoxnetSurvivalAnalysis
-from sksurv.util import check_array_survival
 
-from ._breslow import RiskSets, breslow_baseline, partial_likelihood
-from .cox import LinearCoxMixin
+from ._breslow import RiskSets, partial_likelihood
+from ._linear import LinearCoxMixin
 
 __all__ = ["PenalizedCox", "inner_splits"]
 
@@ -102,12 +100,9 @@ class PenalizedCox(LinearCoxMixin, BaseEstimator):
         The chosen penalty.
     coef_ : ndarray, shape (n_features,)
         Coefficients at ``alpha_`` (per standardised unit when inputs are standardised).
-    x_mean_, unique_times_, cum_baseline_hazard_, baseline_survival_ : ndarray
-        Training means and the Breslow baseline at ``coef_`` (see :class:`CoxPH`).
-    n_features_in_ : int
-        Number of features seen in fit.
-    feature_names_in_ : ndarray of str
-        Feature names, when X was a DataFrame.
+    x_mean_, unique_times_, cum_baseline_hazard_, baseline_survival_, max_time_, n_features_in_, feature_names_in_
+        As in :class:`CoxPH`: training means, the Breslow baseline at ``coef_``, the end of follow-up
+        and the columns seen in fit.
 
     References
     ----------
@@ -143,23 +138,7 @@ class PenalizedCox(LinearCoxMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Any, y: np.ndarray) -> PenalizedCox:
-        """Choose the penalty by inner CV, refit on all data and compute the Breslow baseline.
-
-        Parameters
-        ----------
-        X : array-like, shape (n_samples, n_features)
-            Standardised encoded covariates.
-        y : structured array, shape (n_samples,)
-            Event indicator and time.
-
-        Returns
-        -------
-        self
-        """
-        X = validate_data(self, X, ensure_min_samples=2, dtype=np.float64)
-        event, time = check_array_survival(X, y)
+    def _fit_coef(self, X: np.ndarray, y: np.ndarray, Z: np.ndarray, event: np.ndarray, risk: RiskSets) -> None:
         splits = inner_splits(event, self.inner_cv, self.random_state, "PenalizedCox")
         path = CoxnetSurvivalAnalysis(
             n_alphas=self.n_alphas, alpha_min_ratio=self.alpha_min_ratio, l1_ratio=self.l1_ratio
@@ -173,13 +152,6 @@ class PenalizedCox(LinearCoxMixin, BaseEstimator):
         best = int(np.argmax(self.cv_scores_))
         self.alpha_ = float(alphas[best])
         self.coef_ = path.coef_[:, best].copy()
-        self.x_mean_ = X.mean(axis=0)
-        Z = X - self.x_mean_
-        risk = RiskSets.build(time, event)
-        self.unique_times_ = risk.unique_times
-        self.cum_baseline_hazard_ = breslow_baseline(Z, self.coef_, risk)["cum_hazard"]
-        self.baseline_survival_ = np.exp(-self.cum_baseline_hazard_)
-        return self
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-safe linear Cox form (coef, x_mean, Breslow baseline, chosen alpha).
@@ -192,17 +164,7 @@ class PenalizedCox(LinearCoxMixin, BaseEstimator):
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PenalizedCox:
-        """Rebuild a fitted predictor from :meth:`to_dict` output (no pickle involved).
-
-        Parameters
-        ----------
-        d : dict
-            Output of :meth:`to_dict`.
-
-        Returns
-        -------
-        PenalizedCox
-        """
+        """Rebuild a fitted :class:`PenalizedCox` from the dict :meth:`to_dict` wrote (no pickle involved)."""
         model = cls._restore(d)
         model.alpha_ = float(d["alpha"])
         return model

@@ -42,6 +42,16 @@ def veterans() -> Dataset:
     return Dataset(X.astype({c: object for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)}), y)
 
 
+@pytest.fixture(scope="session")
+def gbsg2() -> Dataset:
+    """scikit-survival's GBSG2 breast-cancer data, one-hot encoded (686 rows; first and last times censored)."""
+    from sksurv.column import encode_categorical
+    from sksurv.datasets import load_gbsg2
+
+    X, y = load_gbsg2()
+    return Dataset(encode_categorical(X).astype(float), y)
+
+
 def simulate_ph(n: int, seed: int, beta=(0.7, -0.5), base_rate: float = 0.1, censor_rate: float = 0.05) -> Dataset:
     """Exponential proportional-hazards data: x1 ~ Bernoulli(0.4), x2 ~ N(0, 1), independent exponential censoring."""
     rng = np.random.default_rng(seed)

@@ -1,4 +1,4 @@
-"""CoxPH against lifelines (coefficients, SEs, baseline), scikit-survival (survival curves) and a naive band."""
+"""CoxPH against lifelines (coefficients, SEs, baseline), scikit-survival (curves, its scorers) and a naive band."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ import pandas as pd
 import pytest
 from lifelines import CoxPHFitter
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.model_selection import GridSearchCV, KFold
 from sksurv.linear_model import CoxPHSurvivalAnalysis
-from sksurv.metrics import concordance_index_censored
+from sksurv.metrics import as_integrated_brier_score_scorer, concordance_index_censored, integrated_brier_score
 from sksurv.util import Surv
 
 from cnslrisk.model.estimators import CoxPH
+from cnslrisk.model.pipeline import make_pipeline
 from cnslrisk.model.summary import summary
 
 # Both fits solve the same Efron score equations to a step size below 1e-9 (ours: tol=1e-9, lifelines:
@@ -64,6 +66,77 @@ def test_predict_survival_equals_scikit_survival(rossi):
     # the risk score is the linear predictor centred on the training means
     lp = theirs.predict(rossi.X)
     np.testing.assert_allclose(ours.predict(rossi.X), lp - lp.mean(), atol=1e-6)
+
+
+def test_step_functions_equal_scikit_survival(gbsg2):
+    # scikit-survival's Breslow functions jump at every training time and are defined on [0, largest time];
+    # ours jump at the event times only (the baseline does not move at a censoring time) and have the same
+    # domain. GBSG2's first time is censored, so even before the first event the two agree.
+    X, y = gbsg2
+    ours = CoxPH().fit(X, y)
+    theirs = CoxPHSurvivalAnalysis(ties="efron", tol=1e-12).fit(X, y)
+    rows = X.iloc[:40]
+    grid = np.unique(np.r_[y["time"], np.linspace(0.0, y["time"].max(), 301)])
+    survival = ours.predict_survival(rows, grid)
+    for method in ("predict_survival_function", "predict_cumulative_hazard_function"):
+        mine, want = getattr(ours, method)(rows), getattr(theirs, method)(rows)
+        assert len(mine) == len(want) == len(rows)
+        for i, (fn, ref) in enumerate(zip(mine, want, strict=True)):
+            assert fn.domain == ref.domain == (0.0, y["time"].max())
+            np.testing.assert_allclose(fn(grid), ref(grid), rtol=TIGHT, atol=TIGHT, err_msg=method)
+            # one implementation: the step functions are predict_survival's numbers, to the last bit
+            values = fn(grid) if method == "predict_survival_function" else np.exp(-fn(grid))
+            np.testing.assert_array_equal(values, survival[i])
+    with pytest.raises(ValueError, match="x must be within"):
+        ours.predict_survival_function(rows)[0](y["time"].max() + 1)
+
+
+def test_return_array_is_on_unique_times(gbsg2):
+    X, y = gbsg2
+    ours = CoxPH().fit(X, y)
+    theirs = CoxPHSurvivalAnalysis(ties="efron", tol=1e-12).fit(X, y)
+    rows = X.iloc[:40]
+    event_times = np.isin(theirs.unique_times_, ours.unique_times_)  # theirs: every training time
+    for method, ours_at in (("predict_survival_function", ours.predict_survival),
+                            ("predict_cumulative_hazard_function", ours.predict_cumulative_hazard)):
+        got = getattr(ours, method)(rows, return_array=True)
+        assert got.shape == (len(rows), ours.unique_times_.size)
+        np.testing.assert_array_equal(got, ours_at(rows, ours.unique_times_))
+        want = getattr(theirs, method)(rows, return_array=True)[:, event_times]
+        np.testing.assert_allclose(got, want, rtol=TIGHT, atol=TIGHT, err_msg=method)
+
+
+def test_grid_search_with_scikit_survival_brier_scorer(gbsg2):
+    # The integrated Brier score averages 1/G-weighted (I - S)^2 over the times, so two models whose curves
+    # differ by at most TIGHT give scores within (2 TIGHT + TIGHT^2) / min G. The censoring survival G of
+    # GBSG2 is 0.38 at the last time scored (1800 days); 0.25 leaves room for a training fold's estimate.
+    X, y = gbsg2
+    times = np.linspace(365.0, 1800.0, 15)
+    folds = KFold(3, shuffle=True, random_state=0)
+    grid = {"estimator__alpha": [0.0, 10.0, 1000.0]}
+    ours = GridSearchCV(as_integrated_brier_score_scorer(CoxPH(), times), grid, cv=folds, error_score="raise").fit(X, y)
+    theirs = GridSearchCV(as_integrated_brier_score_scorer(CoxPHSurvivalAnalysis(ties="efron", tol=1e-12), times),
+                          grid, cv=folds, error_score="raise").fit(X, y)
+    for k in range(3):
+        np.testing.assert_allclose(ours.cv_results_[f"split{k}_test_score"], theirs.cv_results_[f"split{k}_test_score"],
+                                   atol=(2 * TIGHT + TIGHT**2) / 0.25)
+    assert ours.best_params_ == theirs.best_params_
+    # the scorer saw predict_survival's numbers: the first fold's model scored by hand gives the same
+    train, test = next(folds.split(X))
+    refit = CoxPH(alpha=ours.best_params_["estimator__alpha"]).fit(X.iloc[train], y[train])
+    by_hand = -integrated_brier_score(y[train], y[test], refit.predict_survival(X.iloc[test], times), times)
+    assert ours.cv_results_["split0_test_score"][ours.best_index_] == by_hand
+
+
+def test_pipeline_routes_the_step_functions(cohort):
+    # scikit-survival adds predict_survival_function / predict_cumulative_hazard_function to every Pipeline
+    df, y = cohort(150, seed=2)
+    pipe = make_pipeline("cox", binary=["pce", "lmd"], categorical=["bridging"], numeric=["age"]).fit(df, y)
+    times = pipe[-1].unique_times_
+    array = pipe.predict_survival_function(df, return_array=True)
+    np.testing.assert_array_equal(array, pipe.predict_survival(df, times))
+    functions = pipe.predict_cumulative_hazard_function(df)
+    np.testing.assert_array_equal(np.vstack([fn(times) for fn in functions]), pipe.predict_cumulative_hazard(df, times))
 
 
 def test_score_is_harrell_c(rossi):
@@ -142,6 +215,17 @@ def test_to_dict_round_trip_through_json_predicts_identically(rossi):
         np.testing.assert_array_equal(a, b)
     pd.testing.assert_frame_equal(loaded.summary_, model.summary_)
     pd.testing.assert_frame_equal(summary(loaded, level=0.9), summary(model, level=0.9))
+
+
+def test_from_dict_keeps_the_end_of_follow_up(gbsg2):
+    X, y = gbsg2  # last time censored (2659 days), after the last event (2456)
+    model = CoxPH().fit(X, y)
+    loaded = CoxPH.from_dict(json.loads(json.dumps(model.to_dict())))
+    assert loaded.max_time_ == model.max_time_ == 2659.0
+    assert loaded.predict_survival_function(X.iloc[:1])[0].domain == (0.0, 2659.0)
+    # a file written before the end of follow-up was stored: its functions end at the last event time
+    older = CoxPH.from_dict({k: v for k, v in model.to_dict().items() if k != "max_time"})
+    assert older.predict_survival_function(X.iloc[:1])[0].domain == (0.0, 2456.0)
 
 
 def test_from_dict_refuses_other_formats(rossi):

@@ -6,10 +6,11 @@ import json
 
 import numpy as np
 import pytest
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
 from sklearn.preprocessing import StandardScaler
 from sksurv.linear_model import CoxnetSurvivalAnalysis
 from sksurv.linear_model.coxph import CoxPHOptimizer
+from sksurv.metrics import as_integrated_brier_score_scorer, integrated_brier_score
 
 from cnslrisk.model.estimators import PenalizedCox
 
@@ -54,6 +55,36 @@ def test_survival_curves_equal_scikit_survival_baseline(data):
     want = np.array([fn(times) for fn in ref.predict_survival_function(X[:20], alpha=model.alpha_)])
     # same coefficients; sksurv's Breslow baseline is uncentred, ours centred: equal up to rounding
     np.testing.assert_allclose(model.predict_survival(X[:20], times), want, rtol=1e-10)
+
+
+def test_step_functions_equal_scikit_survival_coxnet(data):
+    X, y = data
+    model = PenalizedCox(n_alphas=15, inner_cv=3).fit(X, y)
+    ref = CoxnetSurvivalAnalysis(alphas=model.alphas_, fit_baseline_model=True).fit(X, y)
+    first = y["lenfol"].min()  # an event: scikit-survival's functions give its value from 0, ours 1 before it
+    grid = np.unique(np.r_[y["lenfol"], np.linspace(first, y["lenfol"].max(), 200)])
+    for method in ("predict_survival_function", "predict_cumulative_hazard_function"):
+        mine, want = getattr(model, method)(X[:20]), getattr(ref, method)(X[:20], alpha=model.alpha_)
+        for fn, r in zip(mine, want, strict=True):
+            assert fn.domain == r.domain
+            np.testing.assert_allclose(fn(grid), r(grid), rtol=1e-10, err_msg=method)
+            assert fn(first / 2) == (1.0 if method == "predict_survival_function" else 0.0)
+    np.testing.assert_array_equal(model.predict_survival_function(X[:20], return_array=True),
+                                  model.predict_survival(X[:20], model.unique_times_))
+
+
+def test_cross_val_score_with_scikit_survival_brier_scorer(data):
+    X, y = data
+    y = y.copy()  # follow-up ended at 3 years for all: every fold's test times lie within its training times
+    y["fstat"] &= y["lenfol"] <= 1095
+    y["lenfol"] = np.minimum(y["lenfol"], 1095)
+    times = np.array([60.0, 180.0, 365.0, 730.0])
+    folds = KFold(3, shuffle=True, random_state=0)
+    make = lambda: PenalizedCox(n_alphas=10, inner_cv=3)  # noqa: E731
+    scores = cross_val_score(as_integrated_brier_score_scorer(make(), times), X, y, cv=folds, error_score="raise")
+    for score, (train, test) in zip(scores, folds.split(X), strict=True):
+        fitted = make().fit(X[train], y[train])
+        assert score == -integrated_brier_score(y[train], y[test], fitted.predict_survival(X[test], times), times)
 
 
 def test_to_dict_round_trip_predicts_identically(data):
