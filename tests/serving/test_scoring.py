@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -30,8 +31,32 @@ def test_pyfunc_horizons_param_and_validation(registered):
     mlflow.set_tracking_uri(registered.tracking_uri)
     model = mlflow.pyfunc.load_model(registered.model_uri)
     patients = generate_cohort(3, seed=2)
-    out = model.predict(patients, params={"horizons": [1.5, 24]})
-    assert {"survival_1.5", "survival_24_upper", "cif_local_24"} <= set(out.columns)
+    out = model.predict(patients, params={"horizons": [1.5, 12, 24]})
+    assert list(out.columns) == registered.model.predict_columns((1.5, 12, 24))
+    # 12 months is one of the model's own horizons: the same numbers as without the parameter
+    assert 12 in registered.model.horizons
+    default = model.predict(patients)
+    at_12 = [c for c in default.columns if c.endswith("_12") or "_12_" in c]
+    pd.testing.assert_frame_equal(out[at_12], default[at_12])
+    # 1.5 months is read off the model's survival curve: between its values at the grid times either side
+    checked = registered.model.input_schema.check(patients, require_outcome=False, allow_unknown=True)
+    grid, curve, _, _ = registered.model.survival_curve(checked)
+    k = np.searchsorted(grid, 1.5, side="right")
+    assert 0 < k < grid.size
+    s = out["survival_1.5"].to_numpy()
+    assert np.all((curve[:, k] <= s) & (s <= curve[:, k - 1]))
+    # what holds for any patient: survival falls and each pattern's incidence rises with time, the band holds
+    # the estimate, and the incidences of the patterns and survival share one probability
+    assert np.all(out["survival_1.5"] >= out["survival_12"]) and np.all(out["survival_12"] >= out["survival_24"])
+    causes = [c[len("cif_"):-len("_24")] for c in out.columns if c.startswith("cif_") and c.endswith("_24")]
+    assert causes
+    for h in ("1.5", "12", "24"):
+        assert np.all((out[f"survival_{h}_lower"] <= out[f"survival_{h}"])
+                      & (out[f"survival_{h}"] <= out[f"survival_{h}_upper"]))
+        assert np.all(out[[f"cif_{c}_{h}" for c in causes]].sum(axis=1) <= 1)
+    for c in causes:
+        assert np.all((0 <= out[f"cif_{c}_1.5"]) & (out[f"cif_{c}_1.5"] <= out[f"cif_{c}_12"])
+                      & (out[f"cif_{c}_12"] <= out[f"cif_{c}_24"]))
     bad = patients.assign(ecog=[1, 2, 9])
     message = r"row 3 \(patient SYN-003\), field ecog: '9' is above the maximum 4"
     with pytest.raises(CohortValidationError, match=message):

@@ -1,6 +1,7 @@
 """The web page in a real browser: headless Debian chromium (driven by Playwright) fills the form from the data
 dictionary, submits, and the numbers shown must equal the API's for the same patient. Screenshots (screen and
-print) are saved under the test's tmp dir and, when CNSLRISK_ARTIFACTS is set, there too."""
+print) are saved under the test's tmp dir and, when CNSLRISK_ARTIFACTS is set, there too. Without chromium the
+tests are skipped, or fail under CI (chromium_gate.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from chromium_gate import require_chromium
 from test_api import JSON, serve_subprocess
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--no-first-run", "--disable-sync"]
 ENTERED = {"patient_id": "WEB-007", "pce": "true", "lmd": "true", "steroids": "false", "ldh_elevated": "true",
@@ -44,12 +45,11 @@ def page_server(registered, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"chromium not found at {CHROMIUM}: .ci/run installs Debian's chromium package")
+    executable = require_chromium()  # skipped without chromium, failed without it under CI
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        instance = playwright.chromium.launch(executable_path=executable, args=FLAGS)
         yield instance
         instance.close()
 
@@ -61,7 +61,7 @@ def _save(path: Path) -> None:
         shutil.copy(path, Path(target) / path.name)
 
 
-def test_form_submit_shows_the_api_numbers(page_server, browser, registered, tmp_path):
+def test_form_submit_shows_the_api_numbers(browser, page_server, registered, tmp_path):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     outside = []  # any request leaving the server (a CDN, a font) would be recorded here
     page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(page_server) else None)
@@ -126,7 +126,7 @@ def test_form_submit_shows_the_api_numbers(page_server, browser, registered, tmp
     page.close()
 
 
-def test_a_best_response_adds_the_labelled_post_response_prediction(page_server, browser):
+def test_a_best_response_adds_the_labelled_post_response_prediction(browser, page_server):
     page = browser.new_page()
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -147,7 +147,7 @@ def test_a_best_response_adds_the_labelled_post_response_prediction(page_server,
     page.close()
 
 
-def test_invalid_entry_is_named_on_the_page(page_server, browser):
+def test_invalid_entry_is_named_on_the_page(browser, page_server):
     page = browser.new_page()
     page.goto(f"{page_server}/")
     page.wait_for_selector("body[data-state=ready]", timeout=20_000)
