@@ -1,24 +1,17 @@
-"""scikit-survival's RandomSurvivalForest against cnslrisk's CompactForest, side by side in one run.
+"""Random survival forests on registry-sized cohorts: fit time and memory, validation memory, 1M-row scoring.
 
 Run on demand (not a test)::
 
-    python benchmarks/bench_forest.py            # example-sized (60) and 5,000-patient cohorts, 500 trees
-    python benchmarks/bench_forest.py --quick    # 50 trees, 500 patients: a smoke run
+    python benchmarks/bench_forest.py fit                 # one 500-tree forest at n = 686, 5,000, 50,000
+    python benchmarks/bench_forest.py fit --sizes 5000 --grid default
+    python benchmarks/bench_forest.py validate            # cnslrisk train, rsf only, 5 x 10 CV, n = 5,000
+    python benchmarks/bench_forest.py score               # 1M rows end to end: forest vs Cox champion
 
-For each cohort one sksurv forest is fitted (``min_samples_leaf=3``, ``max_features="sqrt"``,
-``random_state=0``, serial), pickled with joblib and converted to a CompactForest (``.npz`` +
-JSON). Each engine is then measured in its own fresh subprocess, so load time and peak memory are
-not polluted by the other one; CompactForest is measured twice, with its default threads (one per
-CPU) and with one thread. "Scoring" is what the scorer asks of the forest: the risk score plus
-survival at 3, 6 and 12 months.
-
-Peak memory is the subprocess's own high-water mark (``VmHWM`` in ``/proc/self/status``, which
-includes the interpreter and imports). Not ``ru_maxrss``: Linux carries that across fork and exec,
-so a child started by this (large) benchmark process reports at least the parent's peak.
-
-On the 5,000-patient cohort the outcome times are rounded UP to whole months before fitting: with
-the cohort's native 0.01-month times, scikit-survival's grid holds every distinct time (about 2,400
-here) in every node of every tree, tens of GB for 500 trees, more than this shared machine has.
+Cohorts are ``generate_cohort(n, seed=0)`` with their native 0.01-month times (no rounding), encoded
+with the bundled config's covariates. Each measured job runs in its own process; this benchmark
+samples, every 50 ms, the resident memory (``VmRSS``) of that process and of all its descendants
+(joblib workers included) and reports the peak of their sum: shared pages are counted once per
+process, so it is an upper bound of what the tree needs. Wall times include process start.
 """
 
 from __future__ import annotations
@@ -26,147 +19,155 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import joblib
+FEATURES = {"binary": ["pce", "lmd", "steroids", "ldh_elevated"], "categorical": ["cnsl_type"],
+            "numeric": ["age", "ecog", "prior_lines"]}
+
+FIT_SCRIPT = """
+import json, sys, time
 import numpy as np
-from sksurv.ensemble import RandomSurvivalForest
 from sksurv.util import Surv
-
 from cnslrisk.data.synthetic import generate_cohort
-from cnslrisk.model.estimators import CompactForest
-from cnslrisk.model.estimators._breslow import step_lookup
+from cnslrisk.model.estimators import SurvivalForest
 from cnslrisk.model.features import FeatureEncoder
-
-FEATURES = {
-    "binary": ("pce", "lmd", "steroids", "ldh_elevated"),
-    "categorical": ("cnsl_type", "car_product", "bridging"),
-    "numeric": ("age", "ecog", "prior_lines"),
-}
-HORIZONS = np.array([3.0, 6.0, 12.0])
-
-
-def _score(engine: str, model, X: np.ndarray) -> np.ndarray:
-    """Risk score and survival at HORIZONS, shape (n, 4)."""
-    if engine == "sksurv":
-        curves = model.predict_survival_function(X, return_array=True)
-        surv = step_lookup(model.unique_times_, curves, HORIZONS, axis=1, before=1.0)
-        return np.column_stack([model.predict(X), surv])
-    risk, surv = model.predict_with_survival(X, HORIZONS)  # one routing for both
-    return np.column_stack([risk, surv])
+n, trees, grid = int(sys.argv[1]), int(sys.argv[2]), json.loads(sys.argv[3])
+cohort = generate_cohort(n, seed=0)
+X = np.asarray(FeatureEncoder(**json.loads(sys.argv[4])).fit_transform(cohort), dtype=float)
+y = Surv.from_arrays(cohort["pfs1_event"], cohort["pfs1_months"])
+start = time.perf_counter()
+forest = SurvivalForest(trees, param_grid=grid, random_state=0, n_jobs=2).fit(X, y)
+seconds = time.perf_counter() - start
+c = forest.compact_
+print(json.dumps({"fit_s": seconds, "times": int(np.unique(y["time"]).size), "event_times": int(c.times_.size),
+                  "nodes": int(c.arrays["node_offsets"][-1]), "steps": int(c.arrays["step_ptr"][-1]),
+                  "forest_mb": (sum(a.nbytes for a in c.arrays.values()) + c.inbag_gram.nbytes) / 1e6,
+                  "oob_c": [float(s) for s in forest.cv_results_["mean_test_score"]]}))
+"""
 
 
-ENGINES = ("sksurv", "compact", "compact-1-thread")
+def _tree_rss_kb(root: int) -> int:
+    """Resident kB of ``root`` and every descendant (one pass over /proc)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        pid = int(entry.name)
+        children.setdefault(int(fields["PPid"]), []).append(pid)
+        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0])
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total
 
 
-def _peak_mb() -> float:
-    """This process's peak resident memory (MB)."""
-    status = Path("/proc/self/status")
-    if status.is_file():
-        return int(status.read_text().split("VmHWM:")[1].split()[0]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # elsewhere: may include the parent's
-
-
-def _worker(engine: str, folder: Path, repeats: int) -> None:
-    """Load one engine, time it, save its scores on the big batch; print a JSON line."""
+def watched(command: list[str], **kwargs) -> tuple[float, float, str]:
+    """Run ``command``; return (wall seconds, peak MB of its whole process tree, stdout)."""
     start = time.perf_counter()
-    if engine == "sksurv":
-        model = joblib.load(folder / "sksurv.joblib")
-    else:
-        model = CompactForest.load(folder / "compact", json.loads((folder / "record.json").read_text()))
-        if engine == "compact-1-thread":
-            model.n_threads = 1
-    load_s = time.perf_counter() - start
-    rss_loaded = _peak_mb()
-    batch = np.load(folder / "batch.npy")
-    _score(engine, model, batch[:1])  # warm-up
-    latencies = []
-    for i in range(repeats):
-        start = time.perf_counter()
-        _score(engine, model, batch[i : i + 1])
-        latencies.append(time.perf_counter() - start)
-    start = time.perf_counter()
-    scores = _score(engine, model, batch)
-    batch_s = time.perf_counter() - start
-    np.save(folder / f"scores_{engine}.npy", scores)
-    print(json.dumps({
-        "load_s": load_s, "one_row_ms": 1000 * float(np.median(latencies)), "batch_s": batch_s,
-        "rss_loaded_mb": rss_loaded, "rss_peak_mb": _peak_mb(),
-    }))
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, **kwargs)
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, _tree_rss_kb(process.pid))
+        time.sleep(0.05)
+    out = process.stdout.read()
+    if process.returncode:
+        raise SystemExit(f"{command[:4]} failed with exit code {process.returncode}")
+    return time.perf_counter() - start, peak / 1024, out
 
 
-def _measure(engine: str, folder: Path, repeats: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--worker", engine, str(folder), "--repeats", str(repeats)],
-                         check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+def bench_fit(sizes: list[int], trees: int, grid: str) -> None:
+    point = {"min_samples_leaf": [3], "max_features": ["sqrt"]} if grid == "one" else None
+    print("| n | distinct times | event times | grid | fit s | wall s | peak MB (process tree) | nodes | "
+          "leaf steps | forest MB | load average |\n|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for n in sizes:
+        load = os.getloadavg()[0]
+        wall, peak, out = watched([sys.executable, "-c", FIT_SCRIPT, str(n), str(trees), json.dumps(point),
+                                   json.dumps(FEATURES)])
+        r = json.loads(out.strip().splitlines()[-1])
+        label = "leaf 3" if grid == "one" else "leaf {3, 8}, OOB"
+        print(f"| {n:,} | {r['times']:,} | {r['event_times']:,} | {label} | {r['fit_s']:.1f} | {wall:.1f} | "
+              f"{peak:,.0f} | {r['nodes']:,} | {r['steps']:,} | {r['forest_mb']:.1f} | {load:.2f} |", flush=True)
 
 
-def run(name: str, n: int, n_trees: int, n_rows: int, whole_months: bool, repeats: int) -> None:
-    """Fit, store and compare both engines on one cohort; print a Markdown table."""
-    cohort = generate_cohort(n, seed=0)
-    time_ = np.ceil(cohort["pfs1_months"].to_numpy()) if whole_months else cohort["pfs1_months"].to_numpy()
-    encoder = FeatureEncoder(**FEATURES).fit(cohort)
-    X = np.asarray(encoder.transform(cohort), dtype=float)
-    start = time.perf_counter()
-    rsf = RandomSurvivalForest(n_estimators=n_trees, min_samples_leaf=3, max_features="sqrt", random_state=0)
-    rsf.fit(X, Surv.from_arrays(cohort["pfs1_event"], time_))
-    fit_s = time.perf_counter() - start
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        joblib.dump(rsf, folder / "sksurv.joblib")
-        start = time.perf_counter()
-        compact = CompactForest.from_sksurv(rsf)
-        convert_s = time.perf_counter() - start
-        (folder / "record.json").write_text(json.dumps(compact.save(folder / "compact")))
-        grid = (rsf.unique_times_.size, compact.times_.size)
-        del rsf, compact
-        np.save(folder / "batch.npy", np.asarray(encoder.transform(generate_cohort(n_rows, seed=1)), dtype=float))
-        sizes = {"sksurv": (folder / "sksurv.joblib").stat().st_size,
-                 "compact": sum(p.stat().st_size for p in (folder / "compact").iterdir())}
-        load_avg = os.getloadavg()[0]
-        results = {engine: _measure(engine, folder, repeats) for engine in ENGINES}
-        reference = np.load(folder / "scores_sksurv.npy")
-        diff = np.max([np.abs(np.load(folder / f"scores_{engine}.npy") - reference).max(axis=0)
-                       for engine in ENGINES[1:]], axis=0)
-    s, c, c1 = (results[engine] for engine in ENGINES)
-    print(f"\n### {name}: {n} patients, {n_trees} trees, grid {grid[0]} sksurv times -> {grid[1]} event times"
-          f"{' (times rounded up to whole months)' if whole_months else ''}")
-    print(f"sksurv fit {fit_s:.1f} s (serial); conversion to CompactForest {convert_s:.2f} s; "
-          f"load average before measuring {load_avg:.2f}\n")
-    print("| measure | scikit-survival | CompactForest | ratio |\n|---|---:|---:|---:|")
-    print(f"| artifact size (MB) | {sizes['sksurv'] / 1e6:.2f} | {sizes['compact'] / 1e6:.3f} | "
-          f"{sizes['sksurv'] / sizes['compact']:.0f}x smaller |")
-    print(f"| load time (s) | {s['load_s']:.3f} | {c['load_s']:.3f} | {s['load_s'] / c['load_s']:.0f}x faster |")
-    print(f"| one-row scoring, median of {repeats} (ms) | {s['one_row_ms']:.1f} | {c['one_row_ms']:.2f} | "
-          f"{s['one_row_ms'] / c['one_row_ms']:.0f}x faster |")
-    print(f"| {n_rows:,}-row scoring (s) | {s['batch_s']:.2f} | {c['batch_s']:.3f} | "
-          f"{s['batch_s'] / c['batch_s']:.1f}x faster |")
-    print(f"| {n_rows:,}-row scoring, CompactForest on one thread (s) | {s['batch_s']:.2f} | {c1['batch_s']:.3f} | "
-          f"{s['batch_s'] / c1['batch_s']:.1f}x faster |")
-    print(f"| peak RSS after load (MB) | {s['rss_loaded_mb']:.0f} | {c['rss_loaded_mb']:.0f} | |")
-    print(f"| peak RSS after scoring (MB) | {s['rss_peak_mb']:.0f} | {c['rss_peak_mb']:.0f} | |")
-    print(f"| max abs difference (both thread settings): risk; S(3), S(6), S(12) | | | {diff[0]:.1e}; "
-          f"{', '.join(f'{d:.1e}' for d in diff[1:])} |")
+def _cohort_and_config(folder: Path, n: int, fit: str, **validation: int) -> Path:
+    cohort = folder / f"cohort_{n}.csv"
+    if not cohort.exists():
+        subprocess.run([sys.executable, "-m", "cnslrisk.cli", "synth", "--n", str(n), "--seed", "0", "--out",
+                        str(cohort)], check=True, capture_output=True)
+    from cnslrisk.training.config import default_config_path
+
+    text = default_config_path().read_text().replace('path = "example_cohort.csv"', f'path = "{cohort}"')
+    text = text.replace('fit = ["cox", "coxnet", "rsf"]', f"fit = {fit}")
+    text = text.replace('tracking_uri = "sqlite:///mlflow.db"', f'tracking_uri = "sqlite:///{folder}/mlflow.db"')
+    for key, value in validation.items():
+        text = text.replace("[validation]\n", f"[validation]\n{key} = {value}\n")
+    config = folder / f"config_{n}_{fit.strip('[]').replace(chr(34), '')}.toml"
+    config.write_text(text)
+    return config
+
+
+def bench_validate(n: int) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="bench-forest-"))
+    config = _cohort_and_config(folder, n, '["rsf"]')
+    load = os.getloadavg()[0]
+    wall, peak, _ = watched([sys.executable, "-m", "cnslrisk.cli", "train", "--config", str(config)], cwd=folder)
+    print(f"cnslrisk train, rsf only, bundled validation (5 x 10 CV), n = {n:,}: {wall:.0f} s, "
+          f"peak {peak:,.0f} MB for the whole process tree (load average before: {load:.2f})")
+
+
+def bench_score(rows: int, sizes: list[int]) -> None:
+    from cnslrisk.data.synthetic import write_synthetic_cohort
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-forest-score-"))
+    big = write_synthetic_cohort(folder / "registry.parquet", rows, seed=1)
+    uri = f"sqlite:///{folder}/mlflow.db"
+    print(f"| champion | trained on n | trees | cnslrisk score, {rows:,} rows, wall s | peak MB | "
+          f"ratio to Cox |\n|---|---:|---:|---:|---:|---:|")
+    for n in sizes:
+        walls = {}
+        for kind in ("cox", "rsf"):
+            from cnslrisk.training import train
+
+            config = (_cohort_and_config(folder, n, f'["{kind}"]', repeats=1, bootstrap=10) if n != 60 else None)
+            overrides = {"models.fit": [kind], "validation.repeats": 1, "validation.bootstrap": 10,
+                         "mlflow.tracking_uri": uri, "mlflow.registered_model": f"bench-{kind}-{n}"}
+            result = train(config, overrides=overrides)
+            model = f"models:/{result.name}/{result.version}"
+            cli = [sys.executable, "-m", "cnslrisk.cli", "score", "--model", model, "--tracking-uri", uri,
+                   "--input", str(big), "--out", str(folder / f"out_{kind}_{n}.parquet")]
+            wall, peak, _ = watched(cli)
+            walls[kind] = wall
+            trees = "" if kind == "cox" else "200"
+            print(f"| {kind} | {n:,} | {trees} | {wall:.1f} | {peak:,.0f} | {wall / walls['cox']:.2f} |", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="50 trees, 500 patients, 10,000 rows")
-    parser.add_argument("--worker", nargs=2, metavar=("ENGINE", "FOLDER"), help=argparse.SUPPRESS)
-    parser.add_argument("--repeats", type=int, default=50, help=argparse.SUPPRESS)
+    parser.add_argument("what", choices=["fit", "validate", "score"])
+    parser.add_argument("--sizes", type=int, nargs="+")
+    parser.add_argument("--trees", type=int, default=500)
+    parser.add_argument("--grid", choices=["one", "default"], default="one")
+    parser.add_argument("--rows", type=int, default=1_000_000)
     args = parser.parse_args()
-    if args.worker:
-        _worker(args.worker[0], Path(args.worker[1]), args.repeats)
-    elif args.quick:
-        run("quick", 500, 50, 10_000, whole_months=False, repeats=20)
+    print(f"({time.strftime('%d %b %Y %H:%M')}, load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs)")
+    if args.what == "fit":
+        bench_fit(args.sizes or [686, 5000, 50_000], args.trees, args.grid)
+    elif args.what == "validate":
+        bench_validate((args.sizes or [5000])[0])
     else:
-        run("example-sized cohort", 60, 500, 100_000, whole_months=False, repeats=50)
-        run("registry-sized cohort", 5000, 500, 100_000, whole_months=True, repeats=20)
+        bench_score(args.rows, args.sizes or [60, 5000])
 
 
 if __name__ == "__main__":

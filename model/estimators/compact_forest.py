@@ -36,7 +36,7 @@ import numpy as np
 from sklearn.tree._tree import NODE_DTYPE, Tree
 from sksurv.functions import StepFunction
 
-from ._ij_variance import cloglog_band, ij_variance
+from ._ij_variance import cloglog_band, ij_variance, inbag_gram
 from ._step_curves import dense_rows, first_column_at_or_below, values_at
 
 __all__ = ["CompactForest"]
@@ -80,8 +80,12 @@ class CompactForest:
     metadata : dict or None, default=None
         JSON-serialisable facts stored with the forest.
     inbag_gram : ndarray of shape (n_trees, n_trees) or None, default=None
-        Gram matrix of the centred in-bag counts (:func:`._ij_variance.inbag_gram`); enables
-        :meth:`predict_survival_interval`.
+        Gram matrix of the centred in-bag counts (:func:`._ij_variance.inbag_gram`); enables the
+        band of :meth:`predict_summary`.
+    inbag_counts : ndarray of shape (n_trees, n_samples) or None, default=None
+        The counts themselves, as a fitted forest has them: :attr:`inbag_gram` is computed from them
+        when first asked for (a forest only scored, as in cross-validation, never needs it) and they
+        are then dropped.
     n_threads : int or None, default=None
         Threads scoring a batch of at least 8,192 rows; None uses every CPU. Results do not depend on it.
 
@@ -94,13 +98,14 @@ class CompactForest:
 
     def __init__(self, *, n_features_in: int, feature_names: Sequence[str] | None = None,
                  metadata: dict[str, Any] | None = None, inbag_gram: np.ndarray | None = None,
-                 n_threads: int | None = None, **arrays: np.ndarray):
+                 inbag_counts: np.ndarray | None = None, n_threads: int | None = None, **arrays: np.ndarray):
         dtypes = {"node_offsets": np.int32, "feature": np.int32, "threshold": np.float64, "children_left": np.int32,
                   "children_right": np.int32, "missing_left": np.uint8, "leaf_of_node": np.int32,
                   "times": np.float64, "step_ptr": np.int64, "step_col": np.int64, "step_chf": np.float64,
                   "step_surv": np.float64, "risk": np.float64}
         self.arrays = {name: np.ascontiguousarray(arrays[name], dtype=dtypes[name]) for name in ARRAYS}
-        self.inbag_gram = None if inbag_gram is None else np.asarray(inbag_gram, dtype=np.float64)
+        self._gram = None if inbag_gram is None else np.asarray(inbag_gram, dtype=np.float64)
+        self._inbag_counts = inbag_counts
         self.n_features_in = int(n_features_in)
         self.feature_names = None if feature_names is None else [str(name) for name in feature_names]
         self.metadata = dict(metadata or {})
@@ -156,6 +161,13 @@ class CompactForest:
         names = feature_names if feature_names is not None else getattr(forest, "feature_names_in_", None)
         return cls(node_offsets=offsets, times=np.asarray(forest.unique_times_, dtype=np.float64)[is_event],
                    n_features_in=forest.n_features_in_, feature_names=names, **arrays)
+
+    @property
+    def inbag_gram(self) -> np.ndarray | None:
+        """Gram matrix of the trees' centred in-bag counts (n_trees, n_trees), None without resampling."""
+        if self._gram is None and self._inbag_counts is not None:
+            self._gram, self._inbag_counts = inbag_gram(self._inbag_counts), None
+        return self._gram
 
     @property
     def n_leaves_(self) -> int:
@@ -403,19 +415,6 @@ class CompactForest:
         else:
             self._sorted_parts(X, work)
         return out
-
-    def save(self, directory: Any) -> dict[str, Any]:
-        """Write the forest to ``directory`` (:func:`._forest_files.save_forest`); returns the record to keep."""
-        from ._forest_files import save_forest
-
-        return save_forest(self, directory)
-
-    @classmethod
-    def load(cls, directory: Any, record: dict[str, Any]) -> CompactForest:
-        """Read a forest written by :meth:`save`, checking each file's SHA-256 (:func:`._forest_files.load_forest`)."""
-        from ._forest_files import load_forest
-
-        return load_forest(directory, record)
 
     def _median(self, leaves: np.ndarray, grid: np.ndarray) -> np.ndarray:
         a = self.arrays

@@ -16,6 +16,7 @@ from sksurv.metrics import concordance_index_censored
 from sksurv.util import check_array_survival
 
 from ._forest_builder import TreeParams, grow_forest
+from ._forest_files import load_forest, save_forest
 from .compact_forest import CompactForest
 from .coxnet import inner_splits
 
@@ -288,7 +289,7 @@ def forest_to_files(survival_forest: SurvivalForest, directory: str | Path) -> d
     check_is_fitted(survival_forest, "compact_")
     compact = survival_forest.compact_
     compact.metadata = {"params": survival_forest.get_params(), "best_params": survival_forest.best_params_}
-    return compact.save(directory)
+    return save_forest(compact, directory)
 
 
 def forest_from_files(directory: str | Path, record: dict[str, Any]) -> SurvivalForest:
@@ -310,7 +311,7 @@ def forest_from_files(directory: str | Path, record: dict[str, Any]) -> Survival
     ForestFileError
         A file is missing or differs from the record.
     """
-    compact = CompactForest.load(directory, record)
+    compact = load_forest(directory, record)
     forest = SurvivalForest(**compact.metadata["params"])
     forest.best_params_ = compact.metadata["best_params"]
     forest.compact_ = compact

@@ -16,6 +16,7 @@ from cnslrisk.model.estimators import (
     forest_from_files,
     forest_to_files,
 )
+from cnslrisk.model.estimators._forest_files import load_forest, save_forest
 from cnslrisk.model.features import FeatureEncoder
 from cnslrisk.model.pipeline import make_pipeline
 
@@ -105,8 +106,8 @@ def test_missing_values_follow_the_learned_side():
 
 def test_save_load_round_trip_and_tamper(tmp_path, case):
     X, _, _, compact = case
-    record = compact.save(tmp_path / "f")
-    loaded = CompactForest.load(tmp_path / "f", record)
+    record = save_forest(compact, tmp_path / "f")
+    loaded = load_forest(tmp_path / "f", record)
     np.testing.assert_array_equal(loaded.predict(X), compact.predict(X))
     np.testing.assert_array_equal(
         loaded.predict_survival_function(X, return_array=True), compact.predict_survival_function(X, return_array=True)
@@ -117,12 +118,12 @@ def test_save_load_round_trip_and_tamper(tmp_path, case):
     raw[len(raw) // 2] ^= 1
     (tmp_path / "f" / "forest.npz").write_bytes(bytes(raw))
     with pytest.raises(ForestFileError, match=r"forest\.npz: sha256 differs from the record"):
-        CompactForest.load(tmp_path / "f", record)
+        load_forest(tmp_path / "f", record)
     (tmp_path / "f" / "forest.json").unlink()
     with pytest.raises(ForestFileError, match=r"forest\.json: file is missing"):
-        CompactForest.load(tmp_path / "f", record)
+        load_forest(tmp_path / "f", record)
     with pytest.raises(ForestFileError, match="record format 'other' version 2 is not 'cnslrisk-compact-forest'"):
-        CompactForest.load(tmp_path / "f", {**record, "format": "other"})
+        load_forest(tmp_path / "f", {**record, "format": "other"})
 
 
 def _write_version_1(compact, directory):
@@ -152,7 +153,7 @@ def _write_version_1(compact, directory):
 
 def test_version_1_files_still_load(tmp_path, case):
     X, _, rsf, compact = case
-    loaded = CompactForest.load(tmp_path / "v1", _write_version_1(compact, tmp_path / "v1"))
+    loaded = load_forest(tmp_path / "v1", _write_version_1(compact, tmp_path / "v1"))
     np.testing.assert_array_equal(loaded.predict(X), rsf.predict(X))
     np.testing.assert_array_equal(loaded.predict_at(X, rsf.unique_times_), rsf.predict_survival_function(X, True))
     assert loaded.inbag_gram is None

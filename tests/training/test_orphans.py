@@ -1,4 +1,4 @@
-"""Workers of a killed training process exit too: a real process, killed with SIGKILL, its loky workers checked in /proc."""
+"""Workers of a killed training process exit too: a real process killed with SIGKILL, its workers read in /proc."""
 
 from __future__ import annotations
 
