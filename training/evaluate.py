@@ -21,26 +21,21 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 import cnslrisk.registry as registry
-from cnslrisk.model.estimators._breslow import RiskSets, partial_likelihood
 from cnslrisk.model.outputs import json_safe
 from cnslrisk.model.predictor import RiskModel
 
-from .calibration import calibration_table
 from .config import FeaturesConfig, TrainingConfig, load_config
-from .crossval import survival_grid
 from .data import TrainingData, load_training_data
 from .decision_curve import DEFAULT_THRESHOLDS, decision_curve
-from .metrics import calibration_slope, horizon_label, score_predictions
+from .metrics import horizon_label, score_predictions, slope_with_se
 from .monitor import case_mix, period_labels, period_table
-from .pattern_validation import aalen_johansen, wolbers_c
+from .performance import pattern_figures, point_figures
 
-__all__ = ["EvaluationResult", "cohort_config", "load_cohort", "slope_with_se", "point_figures",
-           "evaluate_model", "evaluation_figures", "write_outputs", "evaluate"]
-
-_Z = float(norm.ppf(0.975))
+# point_figures and slope_with_se live in .performance and .metrics; named here as they were before
+__all__ = ["EvaluationResult", "cohort_config", "load_cohort", "slope_with_se", "point_figures", "evaluate_model",
+           "evaluation_figures", "write_outputs", "evaluate"]
 
 
 @dataclass(frozen=True)
@@ -89,114 +84,6 @@ def load_cohort(model: RiskModel, cohort: str | os.PathLike[str], config: Traini
     return load_training_data(cohort_config(model, cohort, config))
 
 
-def slope_with_se(y: np.ndarray, score: np.ndarray) -> tuple[float, float]:
-    """Calibration slope (:func:`~cnslrisk.training.metrics.calibration_slope`) and its standard error.
-
-    The standard error is 1 / sqrt(observed information) of the one-covariate Cox partial
-    likelihood (Efron ties) at the estimate.
-
-    Returns
-    -------
-    slope, se : float
-
-    Raises
-    ------
-    ValueError
-        When the score is not finite, all samples are censored or the fit does not converge.
-    """
-    x = np.asarray(score, dtype=float)[:, None]
-    if not np.isfinite(x).all():
-        raise ValueError("the score is not finite (a predicted survival of 0 or 1)")
-    slope = calibration_slope(y, x[:, 0])
-    event, time = y[y.dtype.names[0]], y[y.dtype.names[1]]
-    info = partial_likelihood(x - x.mean(), np.array([slope]), RiskSets.build(time, event)).information[0, 0]
-    return slope, float(1.0 / np.sqrt(info))
-
-
-def _censor_at(y: np.ndarray, h: float) -> np.ndarray:
-    event, time = y.dtype.names
-    out = y.copy()
-    beyond = out[time] > h
-    out[event][beyond], out[time][beyond] = False, h
-    return out
-
-
-def _try(fn: Any, reasons: dict[str, str], name: str) -> Any:
-    try:
-        return fn()
-    except (ValueError, FloatingPointError) as exc:
-        reasons[name] = str(exc)
-        return (np.nan, np.nan)
-
-
-def _slope_entry(y: np.ndarray, score: np.ndarray, reasons: dict[str, str], name: str) -> dict[str, Any]:
-    slope, se = _try(lambda: slope_with_se(y, score), reasons, name)
-    return {"calibration_slope": slope, "calibration_slope_se": se,
-            "calibration_slope_ci": [slope - _Z * se, slope + _Z * se]}
-
-
-def _reference_time(model: RiskModel, y: np.ndarray) -> float:
-    """t_ref of a forest's slope: the card's bootstrap reference time when stored, else the median event time."""
-    stored = model.metadata.get("card", {}).get("validation", {}).get("bootstrap", {}).get("reference_time")
-    return float(stored) if stored is not None else float(np.median(y["time"][y["event"]]))
-
-
-def point_figures(model: RiskModel, X: pd.DataFrame, y: np.ndarray, *, groups: int = 4) -> dict[str, Any]:
-    """Point figures without resampling: C, slopes, calibration-in-the-large, Brier, AUC, IBS.
-
-    Overall calibration slope: Cox regression of the outcome on the linear predictor (linear
-    models) or on log(-log S(t_ref|x)) (forests; t_ref as in the training bootstrap: the card's
-    ``reference_time`` when stored, else the cohort's median event time). Slope at horizon h: the same
-    with follow-up censored at h, on log(-log S(h|x)) (for a Cox model equal to the slope on the
-    linear predictor over [0, h]). Calibration-in-the-large at h: Kaplan-Meier S(h) minus mean
-    predicted S(h) (negative: the model predicts too much survival), CI from the Kaplan-Meier log-log
-    interval with the predictions held fixed; ``observed_expected`` is the ratio of observed to mean
-    predicted risk (1 - S). The IPCW metrics use the cohort's own censoring distribution.
-
-    Returns
-    -------
-    figures : dict
-        ``summary`` (the JSON part), ``calibration`` (table), ``survival``, ``times``, ``risk``.
-    """
-    horizons = tuple(float(h) for h in model.horizons)
-    covariates = X[model.feature_columns]
-    times = survival_grid(horizons)
-    risk = np.asarray(model.pipeline.predict(covariates), dtype=float)
-    survival = np.asarray(model.pipeline.predict_survival(covariates, times), dtype=float)
-    at_h = survival[:, [int(np.flatnonzero(times == h)[0]) for h in horizons]]
-    scores = score_predictions(y, y, risk, survival, times, horizons)
-    reasons = dict(scores["reasons"])
-    linear = model.kind in ("cox", "coxnet")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        loglog = np.log(-np.log(at_h))
-        t_ref = _reference_time(model, y)
-        overall_score = risk if linear else np.log(-np.log(model.pipeline.predict_survival(covariates, [t_ref])[:, 0]))
-    table = calibration_table(y, at_h, horizons, groups=groups)
-    summary: dict[str, Any] = {"c_index": scores["metrics"]["c_index"], "uno_c": scores["metrics"]["uno_c"],
-                               "ibs": scores["metrics"]["ibs"],
-                               **_slope_entry(y, overall_score, reasons, "calibration_slope"),
-                               "calibration_slope_on": "linear predictor" if linear else f"log(-log S({t_ref:g}|x))",
-                               "horizons": {}}
-    for j, h in enumerate(horizons):
-        label = horizon_label(h)
-        row = table[(table["horizon"] == h) & (table["group"] == "all")].iloc[0]
-        pred, obs = float(row["predicted"]), float(row["observed"])
-        if row["reason"]:
-            reasons[f"calibration_in_the_large_{label}"] = row["reason"]
-        score = risk if linear else loglog[:, j]
-        summary["horizons"][label] = {
-            "calibration_in_the_large": obs - pred,
-            "calibration_in_the_large_ci": [row["observed_lower"] - pred, row["observed_upper"] - pred],
-            "observed": obs, "predicted": pred,
-            "observed_expected": (1.0 - obs) / (1.0 - pred) if pred < 1 else np.nan,
-            **_slope_entry(_censor_at(y, h), score, reasons, f"calibration_slope_{label}"),
-            "brier": scores["metrics"][f"brier_{label}"], "auc": scores["metrics"][f"auc_{label}"],
-        }
-    summary["reasons"], summary["notes"] = reasons, [scores["note"]] if scores["note"] else []
-    return {"summary": summary, "calibration": table, "survival": at_h, "times": times, "risk": risk,
-            "grid_survival": survival}
-
-
 def _bootstrap(y: np.ndarray, risk: np.ndarray, survival: np.ndarray, times: np.ndarray, horizons: Sequence[float],
                resamples: int, seed: int) -> dict[str, list[float]]:
     """Percentile 95 % CIs of Harrell's C, Uno's C and AUC(h) over resamples of the cohort's rows."""
@@ -217,31 +104,6 @@ def _bootstrap(y: np.ndarray, risk: np.ndarray, survival: np.ndarray, times: np.
     return out
 
 
-def _pattern(model: RiskModel, data: TrainingData, censored: str) -> dict[str, Any]:
-    """Per cause and horizon: Aalen-Johansen observed vs mean predicted incidence and Wolbers' C."""
-    if model.pattern is None or data.cause is None:
-        return {}
-    estimator, horizons = model.pattern[-1], np.asarray(model.horizons, dtype=float)
-    cif = estimator.predict_cumulative_incidence(model.pattern[:-1].transform(data.X[model.feature_columns]),
-                                                 horizons)
-    causes = [str(c) for c in estimator.causes_]
-    time = data.y["time"]
-    observed = aalen_johansen(time, data.cause, causes, horizons)
-    out: dict[str, Any] = {}
-    for k, cause in enumerate(causes):
-        out[cause] = {}
-        for j, h in enumerate(horizons):
-            reasons: dict[str, str] = {}
-            marker = cif[:, k, j]
-            c = _try(lambda m=marker, h=h, cause=cause: (wolbers_c(time, data.cause, m, cause, h, censored),),
-                     reasons, "wolbers_c")[0]
-            pred = float(marker.mean())
-            out[cause][horizon_label(h)] = {"observed": observed[k, j], "predicted": pred,
-                                            "calibration_in_the_large": observed[k, j] - pred,
-                                            "wolbers_c": c, "reasons": reasons}
-    return out
-
-
 def evaluate_model(
     model: RiskModel,
     data: TrainingData,
@@ -255,7 +117,10 @@ def evaluate_model(
     citl_band: float = 0.1,
     slope_band: tuple[float, float] = (0.7, 1.3),
 ) -> EvaluationResult:
-    """Evaluate a fitted model on a validated cohort (no MLflow; see :func:`point_figures` for definitions).
+    """Evaluate a fitted model on a validated cohort, without MLflow.
+
+    The figures are defined in :func:`~cnslrisk.training.performance.point_figures`; here they get
+    bootstrap CIs, the decision curve, the pattern model's figures, the case mix and the periods.
 
     Parameters
     ----------
@@ -294,7 +159,7 @@ def evaluate_model(
         for label in summary["horizons"]:
             summary["horizons"][label]["auc_ci"] = cis[f"auc_{label}"]
     summary["bootstrap"] = {"resamples": bootstrap, "seed": seed, "method": "percentile, rows resampled"}
-    summary["pattern"] = _pattern(model, data, censored)
+    summary["pattern"] = pattern_figures(model, data, censored)
     curve = decision_curve(data.y, 1.0 - point["survival"], horizons, thresholds)
     mix = case_mix(model, data.X)
     table = None

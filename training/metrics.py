@@ -2,8 +2,9 @@
 
 :func:`score_predictions` gives the discrimination and accuracy figures of one validation fold
 (Harrell's C, Uno's C, time-dependent AUC and Brier score at each horizon, integrated Brier score);
-:func:`calibration_slope` and :func:`likelihood_ratio` fit the one-covariate Cox model (Efron ties)
-that the bootstrap optimism correction and the sample-size criteria need.
+:func:`calibration_slope`, :func:`slope_with_se` and :func:`likelihood_ratio` give the one-covariate Cox
+model (Efron ties) that the bootstrap optimism correction, the evaluation and the sample-size
+criteria need, fitted by the project's :class:`~cnslrisk.model.estimators.CoxPH`.
 
 A metric that cannot be computed in a fold is returned as ``nan`` together with a reason; nothing
 is dropped or filled. scikit-survival's inverse-probability-of-censoring-weighted (IPCW) metrics
@@ -14,10 +15,12 @@ administratively censored at the training follow-up (:func:`follow_up_limit`) an
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 from sksurv.exceptions import NoComparablePairException
 from sksurv.metrics import (
     brier_score,
@@ -28,6 +31,8 @@ from sksurv.metrics import (
 )
 from sksurv.nonparametric import kaplan_meier_estimator
 
+from cnslrisk.model.estimators import CoxPH
+from cnslrisk.model.estimators._breslow import RiskSets, partial_likelihood
 from cnslrisk.model.outputs import horizon_label
 
 __all__ = [
@@ -36,10 +41,9 @@ __all__ = [
     "harrell_c",
     "score_predictions",
     "calibration_slope",
+    "slope_with_se",
     "likelihood_ratio",
 ]
-
-_MAX_NEWTON = 50
 
 
 def follow_up_limit(y_train: np.ndarray) -> float:
@@ -223,61 +227,21 @@ def score_predictions(
     return {"metrics": metrics, "reasons": reasons, "note": note, "truncation": tau}
 
 
-def _efron_setup(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Sort by decreasing time and index the risk-set and tie sums each event needs (Efron)."""
-    event_name, time_name = y.dtype.names
-    order = np.argsort(-y[time_name], kind="stable")
-    t, e = y[time_name][order], y[event_name][order]
-    starts = np.r_[0, np.flatnonzero(np.diff(t) != 0) + 1]
-    block = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, t.size]))
-    last = np.r_[starts[1:] - 1, t.size - 1]
-    ev_block = block[e]
-    d = np.bincount(ev_block, minlength=starts.size)
-    # position of each event among the tied events of its time: 0, 1, ..., d - 1
-    rank = np.arange(ev_block.size) - np.searchsorted(ev_block, ev_block)
-    frac = rank / d[ev_block]
-    return order, e, last[ev_block], ev_block, frac
-
-
-def _efron(setup: tuple[np.ndarray, ...], x: np.ndarray, beta: float) -> tuple[float, float, float]:
-    order, e, last_of, ev_block, frac = setup
-    xs = x[order]
-    w = np.exp(beta * xs)
-    sums = [np.cumsum(w * xs**k)[last_of] for k in range(3)]
-    ties = [np.bincount(ev_block, (w * xs**k)[e])[ev_block] for k in range(3)]
-    d0, d1, d2 = (s - frac * t for s, t in zip(sums, ties, strict=True))
-    mean = d1 / d0
-    loglik = beta * xs[e].sum() - np.log(d0).sum()
-    return float(loglik), float(xs[e].sum() - mean.sum()), float((d2 / d0 - mean**2).sum())
-
-
-def _fit_one(y: np.ndarray, x: np.ndarray) -> tuple[float, float, float]:
-    """Newton-Raphson for a one-covariate Cox model; returns (coefficient, loglik at it, loglik at 0)."""
-    x = np.asarray(x, dtype=float)
-    x = x - x.mean()
+def _cox_on_score(y: np.ndarray, score: np.ndarray) -> CoxPH:
+    """The project's Cox model (Efron ties) with ``score`` as its only covariate; ValueError when undefined."""
+    x = np.asarray(score, dtype=float)[:, None]
+    if not np.isfinite(x).all():
+        raise ValueError("the score is not finite (a predicted survival of 0 or 1)")
     if not y[y.dtype.names[0]].any():
         raise ValueError("all samples are censored")
     if np.ptp(x) == 0:
         raise ValueError("the score is constant")
-    setup = _efron_setup(y)
-    beta = 0.0
-    loglik, score, info = _efron(setup, x, beta)
-    null = loglik
-    for _ in range(_MAX_NEWTON):
-        if info <= 1e-12 * max(1.0, abs(beta)):
-            if beta == 0.0:
-                raise ValueError("the partial likelihood is flat")
-            break
-        step = score / info
-        new = _efron(setup, x, beta + step)
-        while new[0] < loglik - 1e-12 and abs(step) > 1e-12:
-            step /= 2
-            new = _efron(setup, x, beta + step)
-        beta += step
-        loglik, score, info = new
-        if abs(step) < 1e-10 * max(1.0, abs(beta)):
-            return beta, loglik, null
-    raise ValueError("the one-covariate cox fit did not converge (monotone likelihood)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            return CoxPH().fit(x, y)
+    except (ValueError, ConvergenceWarning) as exc:  # the information vanishes: no finite maximum
+        raise ValueError("the one-covariate cox fit did not converge (monotone or flat partial likelihood)") from exc
 
 
 def calibration_slope(y: np.ndarray, score: np.ndarray) -> float:
@@ -302,7 +266,7 @@ def calibration_slope(y: np.ndarray, score: np.ndarray) -> float:
     Raises
     ------
     ValueError
-        When all samples are censored, the score is constant or the fit does not converge.
+        When the score is not finite or constant, all samples are censored or the fit does not converge.
 
     References
     ----------
@@ -310,7 +274,26 @@ def calibration_slope(y: np.ndarray, score: np.ndarray) -> float:
     .. [2] Harrell FE. Regression Modeling Strategies, 2nd ed. Springer 2015, sections 5.3 and 20.
     .. [3] Efron B. The efficiency of Cox's likelihood function for censored data. JASA 1977;72:557-565.
     """
-    return _fit_one(y, score)[0]
+    return float(_cox_on_score(y, score).coef_[0])
+
+
+def slope_with_se(y: np.ndarray, score: np.ndarray) -> tuple[float, float]:
+    """:func:`calibration_slope` and its standard error, from the same fit.
+
+    The standard error is the Wald one of the one-covariate Cox model: the square root of the
+    inverse observed information at the estimate.
+
+    Returns
+    -------
+    slope, se : float
+
+    Raises
+    ------
+    ValueError
+        As :func:`calibration_slope`.
+    """
+    model = _cox_on_score(y, score)
+    return float(model.coef_[0]), float(model.standard_errors_[0])
 
 
 def likelihood_ratio(y: np.ndarray, linear_predictor: np.ndarray) -> float:
@@ -332,7 +315,8 @@ def likelihood_ratio(y: np.ndarray, linear_predictor: np.ndarray) -> float:
     lr : float
         The likelihood-ratio chi-square statistic.
     """
-    x = np.asarray(linear_predictor, dtype=float)
-    x = x - x.mean()
-    setup = _efron_setup(y)
-    return 2.0 * (_efron(setup, x, 1.0)[0] - _efron(setup, x, 0.0)[0])
+    x = np.asarray(linear_predictor, dtype=float)[:, None]
+    x = x - x.mean()  # the likelihood does not change; its sums lose fewer digits
+    risk = RiskSets.build(y[y.dtype.names[1]], y[y.dtype.names[0]])
+    at = [partial_likelihood(x, np.array([b]), risk, with_information=False).loglik for b in (1.0, 0.0)]
+    return 2.0 * (at[0] - at[1])

@@ -17,6 +17,8 @@ import pandas as pd
 
 from cnslrisk.model.predictor import RISK_GROUPS, RiskModel
 
+from .performance import point_figures
+
 __all__ = ["case_mix", "period_labels", "flag_periods", "period_table", "CASE_MIX_COLUMNS"]
 
 CASE_MIX_COLUMNS = ["covariate", "term", "kind", "training", "cohort", "training_sd", "cohort_sd",
@@ -169,7 +171,7 @@ def flag_periods(table: pd.DataFrame, horizons: Sequence[str], *, citl_band: flo
 
 def period_table(model: RiskModel, X: pd.DataFrame, y: np.ndarray, periods: np.ndarray, *, groups: int = 4,
                  citl_band: float = 0.1, slope_band: tuple[float, float] = (0.7, 1.3)) -> pd.DataFrame:
-    """Point figures per period (:func:`~cnslrisk.training.evaluate.point_figures`) with :func:`flag_periods`.
+    """Point figures per period (:func:`~cnslrisk.training.performance.point_figures`) with :func:`flag_periods`.
 
     Parameters
     ----------
@@ -187,8 +189,6 @@ def period_table(model: RiskModel, X: pd.DataFrame, y: np.ndarray, periods: np.n
     table : DataFrame
         One row per period: period, n, events, c_index, calibration_slope, citl_<h>, flag.
     """
-    from .evaluate import point_figures
-
     rows = []
     periods = np.asarray(periods)
     for period in sorted(set(periods)):

@@ -1,11 +1,12 @@
 import numpy as np
 import pandas as pd
 import pytest
-from lifelines import CoxPHFitter, KaplanMeierFitter  # noqa: F401 - lifelines is the independent reference
+from lifelines import CoxPHFitter
 from sksurv.linear_model import CoxPHSurvivalAnalysis
 from sksurv.metrics import concordance_index_ipcw
 from sksurv.util import Surv
 
+from cnslrisk.model import outputs
 from cnslrisk.training.metrics import (
     calibration_slope,
     follow_up_limit,
@@ -13,6 +14,7 @@ from cnslrisk.training.metrics import (
     horizon_label,
     likelihood_ratio,
     score_predictions,
+    slope_with_se,
 )
 
 
@@ -30,6 +32,18 @@ def test_calibration_slope_equals_sksurv_efron_fit(cohort):
     x = cohort.X["age"].to_numpy() / 10 + cohort.X["pce"].to_numpy()
     ref = CoxPHSurvivalAnalysis(ties="efron", tol=1e-12).fit(x[:, None], y).coef_[0]
     assert calibration_slope(y, x) == pytest.approx(ref, abs=1e-7)
+
+
+def test_slope_standard_error_equals_lifelines(cohort):
+    # both are the inverse observed information of the Efron partial likelihood at the estimate; the estimates
+    # agree to ~1e-9 (Newton steps below 1e-9 here, below 1e-12 in lifelines), which moves the SE far less than 1e-7
+    y = _tied(cohort)
+    x = cohort.X["age"].to_numpy() / 10 + cohort.X["pce"].to_numpy()
+    df = pd.DataFrame({"x": x, "time": y["time"], "event": y["event"]})
+    ref = CoxPHFitter().fit(df, "time", "event", fit_options={"precision": 1e-12, "r_precision": 0})
+    slope, se = slope_with_se(y, x)
+    assert slope == calibration_slope(y, x) == pytest.approx(ref.params_["x"], abs=1e-7)
+    assert se == pytest.approx(ref.standard_errors_["x"], rel=1e-7)
 
 
 def test_slope_of_cox_linear_predictor_is_one_and_shift_invariant(cohort):
@@ -58,6 +72,9 @@ def test_likelihood_ratio_equals_lifelines(cohort):
         ([True, False, True, True], [2.0] * 4, "the score is constant"),
         # perfect separation: the higher score always fails first, the likelihood is monotone
         ([True] * 4, [4.0, 3.0, 2.0, 1.0], "did not converge"),
+        # one event, the last: its risk set is itself, the likelihood is flat
+        ([False, False, False, True], [1.0, 2.0, 3.0, 4.0], "did not converge"),
+        ([True] * 4, [1.0, np.inf, 2.0, 3.0], "the score is not finite"),
     ],
 )
 def test_calibration_slope_undefined(event, score, message):
@@ -154,5 +171,8 @@ def test_perfect_prediction_scores():
 
 
 def test_horizon_label():
-    assert [horizon_label(h) for h in (6, 0.5, 52.0, 12.25)] == ["6", "0.5", "52", "12.25"]
-    assert isinstance(pd.Series([1.0]).pipe(lambda s: horizon_label(s.iloc[0])), str)
+    # a horizon read from a config is a Python number, one read from a table a numpy scalar: same spelling
+    cases = [(6, "6"), (0.5, "0.5"), (52.0, "52"), (12.25, "12.25"), (np.float64(6.0), "6"), (np.int64(24), "24"),
+             (np.float32(0.5), "0.5"), (pd.Series([3.0]).iloc[0], "3")]
+    assert [horizon_label(h) for h, _ in cases] == [label for _, label in cases]
+    assert horizon_label is outputs.horizon_label  # one definition, which the model's output columns use too
