@@ -11,6 +11,7 @@ two cores its own CPU and GIL waits inflate the latencies it measures).
 
     python benchmarks/bench_api.py                 # about 2 minutes on 2 cores
     python benchmarks/bench_api.py --requests 500  # quick
+    python benchmarks/bench_api.py --kind rsf --workers 2 --skip-mlflow   # a forest champion, cnslrisk only
 """
 
 from __future__ import annotations
@@ -187,19 +188,22 @@ def in_process(model_uri: str, tracking_uri: str, patient: dict, repeats: int = 
     return statistics.median(times) * 1000
 
 
-def train_champion(directory: str) -> tuple[str, str]:
+def train_champion(directory: str, kind: str = "cox") -> tuple[str, str]:
     from cnslrisk.training import train
 
     tracking_uri = f"sqlite:///{directory}/mlflow.db"
     os.chdir(directory)
-    result = train(overrides={"models.fit": ["cox"], "validation.repeats": 1, "validation.bootstrap": 10,
+    result = train(overrides={"models.fit": [kind], "validation.repeats": 1, "validation.bootstrap": 10,
                               "n_jobs": 1, "mlflow.tracking_uri": tracking_uri})
     return f"models:/{result.name}@champion", tracking_uri
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="registered model URI (default: train the Cox champion in a temp dir)")
+    parser.add_argument("--model", help="registered model URI (default: train a --kind champion in a temp dir)")
+    parser.add_argument("--kind", choices=("cox", "rsf"), default="cox",
+                        help="model type of the champion trained without --model (rsf: 200 trees, jackknife band)")
+    parser.add_argument("--skip-mlflow", action="store_true", help="measure cnslrisk serve only")
     parser.add_argument("--tracking-uri", help="MLflow tracking URI of --model")
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=16)
@@ -219,7 +223,7 @@ def main() -> None:
     if args.model:
         model_uri, tracking_uri = args.model, args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
     else:
-        model_uri, tracking_uri = train_champion(directory)
+        model_uri, tracking_uri = train_champion(directory, args.kind)
     bin_dir = str(Path(sys.executable).parent)
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "PATH": bin_dir + os.pathsep + os.environ["PATH"]}
     env.pop("CNSLRISK_API_TOKEN", None)
@@ -233,7 +237,7 @@ def main() -> None:
              "--log-level", args.log_level], env, directory, port, "/health", body,
             "/v1/predict", args, Path(directory) / f"cnslrisk{workers}.log")
     port = free_port()
-    results["mlflow models serve (1 worker)"] = run_server(
+    results["mlflow models serve (1 worker)"] = None if args.skip_mlflow else run_server(
         [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local", "-p", str(port),
          "--host", "127.0.0.1"], env, directory, port, "/ping",
         json.dumps({"dataframe_records": [patient]}).encode(), "/invocations", args, Path(directory) / "mlflow.log")
@@ -246,6 +250,8 @@ def main() -> None:
           "| p50, 1 connection (ms) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in results.items():
+        if r is None:
+            continue
         print(f"| {name} | {r['ready_s']:.1f} | {r['requests']} | {r['errors']} | {r['throughput']:.0f} | "
               f"{r['p50']:.1f} | {r['p90']:.1f} | {r['p99']:.1f} | {r['max']:.1f} | {r['one_client']:.2f} |")
     print(f"\nin-process score_records, one patient, median of 300: {floor:.2f} ms")

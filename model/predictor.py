@@ -333,9 +333,8 @@ class RiskModel:
             terms = (encoded - estimator.x_mean_) * estimator.coef_
             return {c: terms[:, columns[0]] if len(columns) == 1 else terms[:, columns].sum(axis=1)
                     for c, columns in self._encoded_columns.items()}
-        base = estimator.predict(encoded, check_input=False)
-        n = len(base)
-        out = {}
+        n = len(encoded)
+        blocks = [encoded]
         for column in self.feature_columns:
             if column in self.features["numeric"]:
                 reference = np.full(n, encoder.mean_[column])
@@ -344,8 +343,10 @@ class RiskModel:
             else:
                 reference = np.zeros(n, dtype=bool)
             others = {c: (reference if c == column else X[c]) for c in self.feature_columns}
-            out[column] = base - estimator.predict(encoder.encode(others), check_input=False)
-        return out
+            blocks.append(encoder.encode(others))
+        # one prediction for all the rows: a forest's score of a row does not depend on the other rows
+        scores = estimator.predict(np.concatenate(blocks), check_input=False).reshape(len(blocks), n)
+        return {column: scores[0] - scores[k + 1] for k, column in enumerate(self.feature_columns)}
 
     @cached_property
     def _encoded_columns(self) -> dict[str, list[int]]:

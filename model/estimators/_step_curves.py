@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["values_at", "dense_rows", "first_column_at_or_below"]
+__all__ = ["values_at", "dense_rows", "first_column_at_or_below", "route"]
 
 
 def values_at(ptr: np.ndarray, columns: np.ndarray, values: np.ndarray, initial: float, leaves: np.ndarray,
@@ -73,4 +73,28 @@ def first_column_at_or_below(leaves: np.ndarray, ptr: np.ndarray, columns: np.nd
             else:
                 lo = mid + 1
         out[row] = lo if lo < n_columns else -1
+    return out
+
+
+@njit(cache=True, nogil=True)
+def route(X: np.ndarray, roots: np.ndarray, feature: np.ndarray, threshold: np.ndarray, left: np.ndarray,
+          right: np.ndarray, missing_left: np.ndarray, leaf_of_node: np.ndarray) -> np.ndarray:
+    """Leaf index reached by each row of float32 ``X`` in each tree, shape (n_trees, n_rows).
+
+    ``left``/``right`` are global node indices. As scikit-learn's ``Tree.apply``: a feature is
+    compared in float64 with the threshold (``X <= threshold`` goes left), a NaN takes the side the
+    node learned.
+    """
+    out = np.empty((roots.size, X.shape[0]), dtype=np.int32)
+    for t in range(roots.size):
+        for row in range(X.shape[0]):
+            node = roots[t]
+            while feature[node] >= 0:
+                value = X[row, feature[node]]
+                if np.isnan(value):
+                    go_left = missing_left[node] != 0
+                else:
+                    go_left = np.float64(value) <= threshold[node]
+                node = left[node] if go_left else right[node]
+            out[t, row] = leaf_of_node[node]
     return out

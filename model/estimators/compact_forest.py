@@ -15,7 +15,7 @@ full time grid in every node of every tree. This module keeps what prediction ne
 **Time grid.** scikit-survival's grid also holds the censored-only times, where no leaf curve
 moves; as right-continuous steps the curves on the event-time grid are the same at every time.
 
-**Scoring.** Under 64 rows go through all trees at once in numpy, level by level. From 64 rows on,
+**Scoring.** Under 64 rows go through all trees in one compiled loop (numba). From 64 rows on,
 each tree routes them with scikit-learn's compiled ``Tree.apply`` on ``Tree`` objects rebuilt from
 the arrays (``Tree.__setstate__``, no pickle), and the requested columns are gathered from per-tree
 tables indexed by node. The rows are first sorted by their features, coarsest first, so that
@@ -37,7 +37,7 @@ from sklearn.tree._tree import NODE_DTYPE, Tree
 from sksurv.functions import StepFunction
 
 from ._ij_variance import cloglog_band, ij_variance, inbag_gram
-from ._step_curves import dense_rows, first_column_at_or_below, values_at
+from ._step_curves import dense_rows, first_column_at_or_below, route, values_at
 
 __all__ = ["CompactForest"]
 
@@ -208,31 +208,13 @@ class CompactForest:
         return self._trees
 
     def _route(self, X: np.ndarray) -> np.ndarray:
-        """Leaf reached by the (few) rows of float32 ``X`` in every tree, all trees at once in numpy."""
-        n, n_trees = X.shape[0], self.n_trees_
-        feature, threshold, leaf_of_node = self.arrays["feature"], self.arrays["threshold"], self.arrays["leaf_of_node"]
-        out = np.empty(n_trees * n, dtype=np.int32)
-        pos = np.arange(n_trees * n)
-        nodes = np.repeat(self._roots, n)
-        rows = np.tile(np.arange(n, dtype=np.int64) * X.shape[1], n_trees)
-        flat_x = X.reshape(-1)
-        while pos.size:
-            feat = feature[nodes]
-            done = feat < 0
-            if done.any():
-                out[pos[done]] = leaf_of_node[nodes[done]]
-                keep = ~done
-                pos, nodes, rows, feat = pos[keep], nodes[keep], rows[keep], feat[keep]
-            x = flat_x[rows + feat]
-            left = x <= threshold[nodes]  # float32 against float64: compared in float64
-            nan = np.isnan(x)
-            if nan.any():
-                left[nan] = self.arrays["missing_left"][nodes[nan]].astype(bool)
-            nodes = np.where(left, self._left[nodes], self._right[nodes])
-        return out.reshape(n_trees, n)
+        """Leaf reached by the (few) rows of float32 ``X`` in every tree, all trees in one compiled loop."""
+        a = self.arrays
+        return route(X, self._roots, a["feature"], a["threshold"], self._left, self._right, a["missing_left"],
+                     a["leaf_of_node"])
 
     def apply(self, X: Any) -> np.ndarray:
-        """Leaf reached by every row in every tree, shape (n_trees, n_samples) (numpy under 64 rows)."""
+        """Leaf reached by every row in every tree, shape (n_trees, n_samples) (one compiled loop under 64 rows)."""
         X = self._matrix(X)
         if X.shape[0] < _COMPILED_FROM_ROWS:
             return self._route(X)
@@ -427,8 +409,7 @@ class CompactForest:
 
 
 def _tree_order_sum(values: np.ndarray) -> np.ndarray:
-    """Sum over axis 0 one tree after another (what scikit-survival's serial prediction does)."""
-    total = np.zeros(values.shape[1:])
-    for tree_values in values:
-        total += tree_values
-    return total
+    """Sum over axis 0 (trees), one tree after another as scikit-survival's serial prediction adds them:
+    numpy reduces a leading axis by adding its slices in order (pairwise summation is only used along
+    the contiguous axis); the tests compare with the tree-by-tree sums."""
+    return values.sum(axis=0)
