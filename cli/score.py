@@ -44,7 +44,7 @@ def _print_summary(result: dict[str, Any], time_unit: str) -> None:
     p = result["provenance"]
     console.print(f"model [bold]{p['model_name']}[/] version {p['model_version']} (alias {p['model_alias']}), "
                   f"{p['model_type']}; trained on a {p['training_source']} cohort (n = {p['training_n']}, "
-                  f"{p['training_events']} events); optimism-corrected C {p['corrected_c_index'] or float('nan'):.3f}",
+                  f"{p['training_events']} events); out-of-fold C {p['validated_c_index'] or float('nan'):.3f}",
                   highlight=False)
     if p["not_for_clinical_use"]:
         console.print(f"[bold red]{p['notice']}[/]")
@@ -83,9 +83,9 @@ def _print_post_response(result: dict[str, Any], row: dict[str, Any], time_unit:
     shown = [h for h in result["horizons"] if row.get(f"post_response_survival_{h:g}") is not None]
     if not landmark or not shown:
         return
-    c_index = landmark["corrected_c_index"] or float("nan")
+    c_index = landmark["validated_c_index"] or float("nan")
     console.print(f"[bold]post-response prediction[/] (valid for {landmark['valid_for']}; {landmark['n']} such "
-                  f"patients, {landmark['events']} events, corrected C {c_index:.3f}):", highlight=False)
+                  f"patients, {landmark['events']} events, out-of-fold C {c_index:.3f}):", highlight=False)
     for h in shown:
         label = f"{h:g}"
         low, high = row[f"post_response_survival_{label}_lower"], row[f"post_response_survival_{label}_upper"]

@@ -32,19 +32,58 @@ def parse_overrides(pairs: list[str]) -> list[tuple[str, Any]]:
 def _progress_display(config: Any):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from cnslrisk.training.comparison import reference_kinds
+    from cnslrisk.training.landmark import landmark_config
+
     v = config.validation
-    totals = {"cross-validation": v.folds * v.repeats, "bootstrap": v.bootstrap,
+    kinds = len(config.models.fit) + len(reference_kinds(config.features.binary))
+    totals = {"cross-validation": kinds * v.folds * v.repeats, "bootstrap": v.bootstrap,
               "validation": v.folds * config.pattern.repeats}
+    if config.landmark.time is not None:  # its comparison: the Cox model and its own reference rows
+        post_kinds = 1 + len(reference_kinds(landmark_config(config).features.binary))
+        totals["post-response cross-validation"] = post_kinds * v.folds * v.repeats
     display = Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                        console=console)
     tasks: dict[str, Any] = {}
 
     def advance(stage: str, steps: int) -> None:
         if stage not in tasks:
-            tasks[stage] = display.add_task(stage, total=totals.get(stage.rsplit(" ", 1)[-1], None))
+            tasks[stage] = display.add_task(stage, total=totals.get(stage, totals.get(stage.rsplit(" ", 1)[-1])))
         display.advance(tasks[stage], steps)
 
     return display, advance
+
+
+def _interval(figure: dict[str, Any]) -> str:
+    """``0.643 (0.509 to 0.778)``; undefined parts as a dash."""
+    mean, low, high = (figure.get(k) for k in ("mean", "ci_lower", "ci_upper"))
+    if mean is None:
+        return "—"
+    return f"{mean:.3f}" + ("" if low is None or high is None else f" ({low:.3f} to {high:.3f})")
+
+
+def _print_selection(card: dict[str, Any]) -> None:
+    """The out-of-fold comparison as a table, then the rule, the decision and whether it beats the null model."""
+    from rich.table import Table
+
+    selection = card["selection"]
+    table = Table(title="out-of-fold comparison (same splits; 95 % corrected CI)", title_justify="left")
+    for header in ("model", "Harrell C", "integrated Brier", "calibration slope"):
+        table.add_column(header)
+    for kind, entry in card["candidates"].items():
+        cells = [entry["cv"][m] for m in ("c_index", "ibs", "calibration_slope")]
+        table.add_row(f"{kind}{' (chosen)' if kind == selection['chosen'] else ''}", *(_interval(c) for c in cells))
+    console.print(table)
+    console.print(f"rule: {selection['rule']}", highlight=False, markup=False)
+    console.print(f"chosen: {selection['reason']}", highlight=False, markup=False)
+    for note in selection["notes"]:
+        console.print(f"note: {note}", highlight=False, markup=False)
+    if not selection["beats_null"]:
+        console.print("[bold red]the chosen model does NOT beat the Kaplan-Meier null model out of fold: no "
+                      "demonstrated signal; registered as challenger, not made champion[/]")
+    elif not selection["champion_eligible"]:
+        console.print("[bold red]no candidate is calibrated within the promotion gate's band: registered as "
+                      "challenger, not made champion[/]")
 
 
 # fmt: off
@@ -77,12 +116,9 @@ def train_cli(
                                "model_type": result.model_type, "aliases": list(result.aliases),
                                "metrics": result.metrics}, indent=2))
         return
-    corrected = card["validation"]["bootstrap"]["corrected"]
+    _print_selection(card)
     console.print(f"registered [bold]{result.name}[/] version {result.version} ({result.model_type}), aliases: "
                   f"{', '.join(result.aliases)}; run {result.run_id}", highlight=False)
-    console.print(f"optimism-corrected C {corrected['c_index']:.3f}, calibration slope "
-                  f"{corrected['calibration_slope']:.3f}; training cohort: {card['training_data']['source']}",
-                  highlight=False)
     if card["training_data"]["source"] == "synthetic":
         console.print("[bold yellow]trained on SYNTHETIC data: not for clinical use[/]")
     if not card["sample_size"]["adequate"]:
@@ -91,8 +127,8 @@ def train_cli(
     if landmark:
         console.print(f"post-response model at {landmark['landmark_time']:g} {landmark['time_unit']}: "
                       f"{landmark['n']} patients progression-free then with a known {landmark['response']}, "
-                      f"{landmark['events']} events; optimism-corrected C "
-                      f"{landmark['validation']['bootstrap']['corrected']['c_index']:.3f}; events per parameter "
+                      f"{landmark['events']} events; out-of-fold C "
+                      f"{landmark['validation']['cv']['c_index']['mean']:.3f}; events per parameter "
                       f"{landmark['sample_size']['events_per_parameter']:.1f}", highlight=False)
 
 
@@ -108,9 +144,10 @@ def promote_cli(
     # fmt: on
     """Move the registry alias `champion` to the challenger when it passes the gate on the SAME data.
 
-    The gate (config table `[promotion]`): the challenger's corrected calibration slope lies in
-    `[slope_lower, slope_upper]` and its optimism-corrected C is no worse than the champion's C on
-    the same cohort by more than `c_index_margin`: the champion's corrected C when both were trained
+    The gate (config table `[promotion]`): the challenger beat the Kaplan-Meier null model out of fold,
+    its out-of-fold calibration slope lies in `[slope_lower, slope_upper]` and its out-of-fold C is no
+    worse than the champion's C on the same cohort by more than `c_index_margin`: the champion's
+    out-of-fold C when both were trained
     on the same cohort, else the champion's external C on the challenger's training cohort
     (`--cohort`; without it the gate refuses rather than compare two cohorts). `--holdout` adds an
     external comparison of both on a held-out cohort. The reason is printed and recorded as tags on

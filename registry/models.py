@@ -122,16 +122,27 @@ def _signature(model: RiskModel, input_example: pd.DataFrame) -> Any:
 
 
 def tag_version(ref: ModelRef, card: Mapping[str, Any]) -> None:
-    """Record on the model version what the promotion gate and a registry browser need."""
-    corrected = card["validation"]["bootstrap"]["corrected"]
+    """Record on the model version what the promotion gate and a registry browser need.
+
+    The gate's figures are the chosen model's out-of-fold ones (``validation.cv_*``), the same
+    definitions for every model type; the bootstrap-corrected ones are added for Cox-type models.
+    """
+    cv = card["validation"]["cv"]
     tags = {
-        "validation.corrected_c_index": corrected["c_index"],
-        "validation.corrected_calibration_slope": corrected["calibration_slope"],
+        "validation.cv_c_index": cv["c_index"]["mean"],
+        "validation.cv_ibs": cv["ibs"]["mean"],
+        "validation.cv_calibration_slope": cv["calibration_slope"]["mean"],
+        "selection.beats_null": str(bool(card["selection"]["beats_null"])).lower(),
+        "selection.champion_eligible": str(bool(card["selection"]["champion_eligible"])).lower(),
         "training_data.source": card["training_data"]["source"],
         "training_data.sha256": card["training_data"]["sha256"],
         "model.type": card["model"]["type"],
         "intended_use": card["intended_use"],
     }
+    corrected = (card["validation"].get("bootstrap") or {}).get("corrected")
+    if corrected:
+        tags["validation.corrected_c_index"] = corrected["c_index"]
+        tags["validation.corrected_calibration_slope"] = corrected["calibration_slope"]
     set_version_tags(ref.name, ref.version, tags)
 
 

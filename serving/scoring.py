@@ -14,14 +14,40 @@ from cnslrisk.registry import load_risk_model, model_card, resolve_model_uri, us
 __all__ = ["provenance", "check_input", "score_records", "Scorer", "load"]
 
 
+def _validated(section: dict[str, Any]) -> dict[str, Any]:
+    """A card section's validation figures: out-of-fold C, IBS and slope; bootstrap-corrected ones for Cox types."""
+    validation = section.get("validation", {})
+    cv = validation.get("cv", {})
+    corrected = (validation.get("bootstrap") or {}).get("corrected", {})
+    return {"validated_c_index": cv.get("c_index", {}).get("mean"), "validated_ibs": cv.get("ibs", {}).get("mean"),
+            "validated_calibration_slope": cv.get("calibration_slope", {}).get("mean"),
+            "corrected_c_index": corrected.get("c_index"),
+            "corrected_calibration_slope": corrected.get("calibration_slope")}
+
+
+def _notice(source: str, selection: dict[str, Any]) -> str:
+    notice = ("NOT FOR CLINICAL USE: trained on synthetic data" if source == "synthetic"
+              else "research use only; check the model card before relying on it")
+    if selection.get("beats_null") is False:
+        notice += ("; NO DEMONSTRATED SIGNAL: this model did not predict better than the average survival curve "
+                   "(Kaplan-Meier) out of fold")
+    return notice
+
+
 def provenance(model: RiskModel) -> dict[str, Any]:
-    """Where a prediction comes from: registry name/version/alias, training cohort, validation figures."""
+    """Where a prediction comes from: registry name/version/alias, training cohort, validation figures.
+
+    ``validated_*`` are the out-of-fold figures of the model's training comparison (every model type);
+    ``corrected_*`` the bootstrap optimism-corrected ones (Cox-type models only, else None);
+    ``beats_null`` whether it predicted better than the Kaplan-Meier curve (None for models trained
+    before the comparison existed). A model that does not beat it says so in ``notice``.
+    """
     card = model.metadata.get("card", {})
     data = card.get("training_data", {})
-    corrected = card.get("validation", {}).get("bootstrap", {}).get("corrected", {})
     size = card.get("sample_size", {})
     registry = model.metadata.get("model", {})
     source = data.get("source", "unknown")
+    selection = card.get("selection") if isinstance(card.get("selection"), dict) else {}
     return {
         "model_name": registry.get("name") or card.get("model", {}).get("name"),
         "model_version": registry.get("version"),
@@ -30,15 +56,14 @@ def provenance(model: RiskModel) -> dict[str, Any]:
         "training_source": source,
         "training_n": data.get("n"),
         "training_events": data.get("events"),
-        "corrected_c_index": corrected.get("c_index"),
-        "corrected_calibration_slope": corrected.get("calibration_slope"),
+        **_validated(card),
+        "beats_null": selection.get("beats_null"),
         "sample_size_adequate": size.get("adequate"),
         "interval_method": model.interval_method,
         "time_unit": model.time_unit,
         "post_response": _post_response_provenance(card.get("post_response")),
         "not_for_clinical_use": source != "real",
-        "notice": ("NOT FOR CLINICAL USE: trained on synthetic data" if source == "synthetic"
-                   else "research use only; check the model card before relying on it"),
+        "notice": _notice(source, selection),
     }
 
 
@@ -46,10 +71,8 @@ def _post_response_provenance(section: dict[str, Any] | None) -> dict[str, Any] 
     """The post-response model's own line: landmark, its cohort and its validation (None without one)."""
     if not section:
         return None
-    corrected = section["validation"]["bootstrap"]["corrected"]
     return {"landmark_time": section["landmark_time"], "response": section["response"], "n": section["n"],
-            "events": section["events"], "corrected_c_index": corrected.get("c_index"),
-            "corrected_calibration_slope": corrected.get("calibration_slope"),
+            "events": section["events"], **_validated(section),
             "sample_size_adequate": section["sample_size"].get("adequate"),
             "valid_for": (f"patients progression-free at {section['landmark_time']:g} {section['time_unit']} "
                           f"whose {section['response']} was assessed by then")}

@@ -3,8 +3,8 @@
 :func:`calibration_table` compares, at each horizon, the mean predicted survival of each group of
 patients formed by quantiles of predicted risk with the group's Kaplan-Meier estimate and its
 95 % confidence interval (log-log), plus one row ``all`` for calibration-in-the-large.
-Predictions may be apparent (model fitted to the same data) or cross-validated
-(:func:`out_of_fold_survival`), which is the honest choice for a small cohort.
+Predictions may be apparent (model fitted to the same data) or out of fold (training uses the
+comparison's first repeat, :mod:`.comparison`), which is the honest choice for a small cohort.
 """
 
 from __future__ import annotations
@@ -16,10 +16,13 @@ import numpy as np
 import pandas as pd
 from sksurv.nonparametric import kaplan_meier_estimator
 
-from .crossval import Factory, fold_splits, run_chunked
-from .metrics import horizon_label
+from .metrics import _censor_at, calibration_slope
 
-__all__ = ["calibration_table", "out_of_fold_survival", "risk_groups"]
+__all__ = ["calibration_table", "calibration_slope_at", "calibration_in_the_large", "risk_groups"]
+
+# predicted survival is kept this far from 0 and 1 before log(-log S): a model that predicts certainty
+# would otherwise give an infinite score (the slope then shows the miscalibration instead of failing)
+SURVIVAL_CLIP = 1e-6
 
 COLUMNS = [
     "horizon",
@@ -66,6 +69,61 @@ def _km_at(event: np.ndarray, time: np.ndarray, h: float) -> tuple[float, float,
     if i < 0 or surv[i] == 1.0:
         return 1.0, np.nan, np.nan, ""
     return float(surv[i]), float(ci[0, i]), float(ci[1, i]), ""
+
+
+def calibration_slope_at(y: np.ndarray, survival_at_ref: np.ndarray, reference_time: float, *,
+                         groups: np.ndarray | None = None) -> float:
+    """Calibration slope of any survival model at a reference time.
+
+    The coefficient of a Cox model (Efron ties) of the outcome, administratively censored at
+    ``reference_time``, on log(-log S(t_ref|x)) with S clipped to [1e-6, 1 - 1e-6]. For a Cox model
+    log(-log S(t_ref|x)) = log H0(t_ref) + x'b, so this is the slope of its linear predictor (up to
+    the censoring at t_ref); for other model types it means the same thing: below 1, predictions are
+    too extreme; above 1, too timid.
+
+    Parameters
+    ----------
+    y : structured array, shape = (n_samples,)
+        Outcome (bool event, float time).
+    survival_at_ref : ndarray, shape = (n_samples,)
+        Predicted S(t_ref|x).
+    reference_time : float
+        t_ref, in the time unit of ``y``.
+    groups : ndarray, shape = (n_samples,), optional
+        Which model predicted each row (the fold of pooled out-of-fold predictions): the score is
+        centred within each group, so that fold-to-fold noise in the models' baselines (a shift of
+        all of a fold's predictions, which calibration-in-the-large measures) does not pass for spread.
+
+    Returns
+    -------
+    slope : float
+
+    Raises
+    ------
+    ValueError
+        When no event occurs by t_ref, the predictions do not vary (within groups) or the fit does not converge.
+
+    References
+    ----------
+    .. [1] Crowson CS, Atkinson EJ, Therneau TM. Assessing calibration of prognostic risk scores. Stat Methods
+           Med Res 2016;25:1692-1706.
+    """
+    s = np.clip(np.asarray(survival_at_ref, dtype=float), SURVIVAL_CLIP, 1 - SURVIVAL_CLIP)
+    score = np.log(-np.log(s))
+    if groups is not None:
+        index = np.unique(groups, return_inverse=True)[1]
+        score = score - (np.bincount(index, score) / np.bincount(index))[index]
+    if np.ptp(score) <= 1e-9:  # rounding noise of a constant prediction is not spread
+        raise ValueError("the predictions do not vary")
+    y_cut, _ = _censor_at(y, float(reference_time), inclusive=False)
+    return calibration_slope(y_cut, score)
+
+
+def calibration_in_the_large(y: np.ndarray, survival_at_h: np.ndarray, horizon: float) -> float:
+    """Mean predicted risk 1 - S(h|x) minus the Kaplan-Meier risk 1 - S_KM(h); nan when KM does not reach h."""
+    event, time = y[y.dtype.names[0]], y[y.dtype.names[1]]
+    observed = _km_at(event, time, float(horizon))[0]
+    return float(np.mean(1 - np.asarray(survival_at_h, dtype=float)) - (1 - observed))
 
 
 def calibration_table(
@@ -126,60 +184,3 @@ def calibration_table(
             n_events = int((event[m] & (time[m] <= h)).sum())
             rows.append((float(h), label, int(m.sum()), n_events, pred, obs, lo, hi, obs - pred, reason))
     return pd.DataFrame(rows, columns=COLUMNS)
-
-
-def _oof_chunk(factory: Factory, X: pd.DataFrame, y: np.ndarray, horizons: Sequence[float], tasks: list[Any]) -> list:
-    out = []
-    for _, _, train, test in tasks:
-        est = factory().fit(X.iloc[train], y[train])
-        out.append(np.asarray(est.predict_survival(X.iloc[test], horizons), dtype=float))
-    return out
-
-
-def out_of_fold_survival(
-    factory: Factory,
-    X: pd.DataFrame,
-    y: np.ndarray,
-    horizons: Sequence[float],
-    folds: int = 5,
-    seed: int = 0,
-    *,
-    strata: np.ndarray | None = None,
-    n_jobs: int = 1,
-) -> pd.DataFrame:
-    """Cross-validated predicted survival: each patient predicted by the model not fitted to them.
-
-    Uses one repeat of stratified K-fold with exactly the folds of the first repeat of
-    :func:`~cnslrisk.training.crossval.cross_validate` with the same ``seed`` and ``strata``.
-
-    Parameters
-    ----------
-    factory : callable
-        Returns a new, unfitted estimator with ``fit`` and ``predict_survival``.
-    X : DataFrame, shape = (n_samples, n_features)
-        Covariates.
-    y : structured array, shape = (n_samples,)
-        Outcome (bool event, float time).
-    horizons : sequence of float
-        Horizons.
-    folds : int, default: 5
-        Number of folds.
-    seed : int, default: 0
-        Seed (as in ``cross_validate``).
-    strata : array-like, shape = (n_samples,), optional
-        Labels to stratify on; default the event indicator.
-    n_jobs : int, default: 1
-        Parallel jobs (joblib).
-
-    Returns
-    -------
-    survival : DataFrame, shape = (n_samples, len(horizons))
-        Out-of-fold S(h|x), index of ``X``, one column per horizon named ``survival_<h>``.
-    """
-    strata = np.asarray(y[y.dtype.names[0]] if strata is None else strata)
-    tasks = fold_splits(strata, folds, 1, seed)
-    parts = run_chunked(lambda c: _oof_chunk(factory, X, y, horizons, c), tasks, n_jobs, None)
-    out = np.empty((y.shape[0], len(horizons)))
-    for (_, _, _, test), part in zip(tasks, parts, strict=True):
-        out[test] = part
-    return pd.DataFrame(out, index=X.index, columns=[f"survival_{horizon_label(h)}" for h in horizons])

@@ -14,9 +14,11 @@ from cnslrisk.model.outputs import json_safe
 if TYPE_CHECKING:
     from cnslrisk.model.predictor import RiskModel
 
+    from .comparison import Comparison
     from .config import TrainingConfig
     from .data import TrainingData
     from .fit import Candidate
+    from .selection import Selection
 
 __all__ = ["intended_use", "render_markdown", "build_card", "card_files", "coefficients_dict", "NOT_FOR_CLINICAL_USE"]
 
@@ -48,6 +50,12 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+def _interval(figure: dict[str, Any]) -> str:
+    if not figure:
+        return "—"
+    return f"{_fmt(figure.get('mean'))} ({_fmt(figure.get('ci_lower'))} to {_fmt(figure.get('ci_upper'))})"
+
+
 def render_markdown(card: dict[str, Any]) -> str:
     """Render a model card dict (the JSON form) as Markdown."""
     model, data = card["model"], card["training_data"]
@@ -73,21 +81,24 @@ def render_markdown(card: dict[str, Any]) -> str:
     validation = card.get("validation", {})
     boot = validation.get("bootstrap", {})
     if boot:
-        lines += ["## Performance (Harrell bootstrap optimism correction)", "",
+        lines += ["## Cox-type model: Harrell bootstrap optimism correction (as R rms validate)", "",
                   f"Resamples: {boot.get('resamples')}", "", "| metric | apparent | optimism | corrected |",
                   "|---|---|---|---|"]
         for metric in boot.get("apparent", {}):
             lines.append(f"| {metric} | {_fmt(boot['apparent'][metric])} | {_fmt(boot['optimism'].get(metric))} | "
                          f"{_fmt(boot['corrected'].get(metric))} |")
         lines.append("")
-    cv = validation.get("cv", {})
-    if cv:
-        lines += ["## Repeated cross-validation", "", "| metric | mean | sd | folds defined |", "|---|---|---|---|"]
-        for metric, s in cv.items():
-            lines.append(f"| {metric} | {_fmt(s.get('mean'))} | {_fmt(s.get('sd'))} | {s.get('n_defined', '')} |")
+    selection = card.get("selection")
+    if isinstance(selection, dict):
+        lines += ["## How this model was chosen", "", selection.get("in_words", ""), "",
+                  f"Rule: {selection['rule']}.", "", f"Decision: {selection['reason']}.", ""]
+        lines += [f"- {note}" for note in selection.get("notes", [])]
+        lines += ["", "## Out-of-fold comparison (same splits for every model; 95 % corrected CI)", "",
+                  "| model | Harrell C | integrated Brier | calibration slope |", "|---|---|---|---|"]
+        for kind, entry in card.get("candidates", {}).items():
+            cells = [_interval(entry.get("cv", {}).get(m, {})) for m in ("c_index", "ibs", "calibration_slope")]
+            lines.append(f"| {kind}{' (chosen)' if kind == selection['chosen'] else ''} | " + " | ".join(cells) + " |")
         lines.append("")
-    for note in validation.get("notes", []):
-        lines.append(f"- {note}")
     size = card.get("sample_size", {})
     if size:
         lines += ["", "## Sample size", "",
@@ -145,9 +156,22 @@ def _predictors(config: TrainingConfig, model: RiskModel) -> list[dict[str, str]
     return out
 
 
+CV_DEFINITION = (
+    "every kind refitted on the same repeated stratified K-fold splits; mean: pooled out-of-fold predictions of "
+    "each repeat averaged over repeats (Brier, IBS, calibration), or the mean over folds (Harrell's and Uno's C, "
+    "AUC); ci: corrected repeated-CV t interval from the per-fold values (Bouckaert & Frank 2004)")
+SELECTION_IN_WORDS = (
+    "The model kept is the one whose predicted survival was closest to what happened (lowest integrated Brier "
+    "score) when each patient was predicted by a model that had not seen them, among the models whose predictions "
+    "were neither too extreme nor too timid; a more complex model must be clearly better to be preferred. It is "
+    "used by default only if it predicts better than giving every patient the average survival curve.")
+
+
 def build_card(
     chosen: Candidate,
     candidates: dict[str, Candidate],
+    comparison: Comparison,
+    selection: Selection,
     config: TrainingConfig,
     data: TrainingData,
     model: RiskModel,
@@ -184,22 +208,26 @@ def build_card(
         else "complete cases required: missing covariates are refused with an error naming the field and row",
         "coefficients": coefficients_dict(extras.get("coefficient_table") if extras else None, chosen.pipeline),
         "validation": {
-            "cv": chosen.cv.to_dict(),
-            "cv_sd_definition": chosen.cv.sd_definition,
-            "bootstrap": chosen.optimism.to_dict(),
+            "cv": comparison.table(chosen.kind),
+            "cv_definition": CV_DEFINITION,
+            "cv_design": {"folds": comparison.folds, "repeats": comparison.repeats,
+                          "reference_time": comparison.reference_time},
             "calibration": calibration,
-            "notes": list(chosen.cv.notes["note"].drop_duplicates()) if len(chosen.cv.notes) else [],
         },
         "sample_size": sample_size,
-        "candidates": {kind: {"corrected_c_index": c.corrected_c,
-                              "apparent_c_index": c.optimism.apparent.get("c_index"),
-                              "corrected_calibration_slope": c.optimism.corrected.get("calibration_slope"),
-                              "seconds": c.seconds}
-                       for kind, c in candidates.items()},
-        "selection": "the model type named in models.fit" if len(candidates) == 1 else
-        "best optimism-corrected Harrell C; differences under 0.005 go to the simpler model (cox < coxnet < rsf)",
+        "candidates": {kind: {"cv": comparison.table(kind)} for kind in comparison.kinds},
+        "selection": {**selection.to_dict(), "in_words": SELECTION_IN_WORDS},
         "limitations": limitations,
     }
+    if chosen.optimism is not None:
+        card["validation"]["bootstrap"] = chosen.optimism.to_dict()
+    for kind, candidate in candidates.items():
+        card["candidates"][kind]["seconds"] = candidate.seconds
+        if candidate.optimism is not None:
+            card["candidates"][kind]["bootstrap"] = candidate.optimism.to_dict()
+    if not selection.beats_null:
+        limitations.insert(0, "The chosen model does NOT beat the Kaplan-Meier null model out of fold: it carries "
+                              "no demonstrated prognostic signal and is not made champion.")
     if extras:
         card.update({k: v for k, v in extras.items() if k != "coefficient_table"})
     return json_safe(card)

@@ -26,8 +26,10 @@ __all__ = [
     "PromotionConfig",
     "PatternConfig",
     "LandmarkConfig",
+    "SelectionConfig",
     "TrainingConfig",
     "load_config",
+    "require_features",
     "default_config_path",
     "MODEL_KINDS",
 ]
@@ -54,11 +56,15 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class FeaturesConfig:
-    """``[features]``: covariates by kind; ``impute`` declares imputation (default: refuse gaps)."""
+    """``[features]``: covariates by kind; ``impute`` declares imputation (default: refuse gaps).
 
-    binary: tuple[str, ...] = ("pce", "lmd", "steroids", "ldh_elevated")
-    categorical: tuple[str, ...] = ("cnsl_type",)
-    numeric: tuple[str, ...] = ("age", "ecog", "prior_lines")
+    A kind the table leaves out has no covariates: the bundled CNSL config's choice is in its own file,
+    never a default here.
+    """
+
+    binary: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+    numeric: tuple[str, ...] = ()
     impute: str | None = None
 
 
@@ -137,6 +143,20 @@ class PromotionConfig:
 
 
 @dataclass(frozen=True)
+class SelectionConfig:
+    """``[selection]``: how the model to register is chosen from the out-of-fold comparison.
+
+    ``rule`` is ``"ibs"`` (lowest out-of-fold integrated Brier score among candidates whose
+    out-of-fold calibration slope lies in ``[promotion]``'s band) or ``"c_index"`` (highest Harrell's
+    C, same band); differences within ``margin`` go to the simpler model (default 0.005 for ``ibs``,
+    0.01 for ``c_index``). See :mod:`cnslrisk.training.selection`.
+    """
+
+    rule: str = "ibs"
+    margin: float | None = None
+
+
+@dataclass(frozen=True)
 class TrainingConfig:
     """A whole, validated training config."""
 
@@ -148,6 +168,7 @@ class TrainingConfig:
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
     pattern: PatternConfig = field(default_factory=PatternConfig)
     landmark: LandmarkConfig = field(default_factory=LandmarkConfig)
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
     seed: int = 0
     n_jobs: int = 1
     source: str = "<defaults>"
@@ -193,6 +214,7 @@ _SECTIONS = {
     "promotion": PromotionConfig,
     "pattern": PatternConfig,
     "landmark": LandmarkConfig,
+    "selection": SelectionConfig,
 }
 _TOP = {"seed": "int", "n_jobs": "int"}
 
@@ -277,6 +299,10 @@ def _validate(config: TrainingConfig) -> None:
         (m.inner_folds >= 2, f"models.inner_folds must be at least 2; got {m.inner_folds}"),
         (config.n_jobs >= 1 or config.n_jobs == -1, f"n_jobs must be a whole number >= 1 or -1; got {config.n_jobs}"),
         (f.impute in (None, "median"), f"features.impute must be \"median\" or absent; got {f.impute!r}"),
+        (config.selection.rule in ("ibs", "c_index"),
+         f"selection.rule must be \"ibs\" or \"c_index\"; got {config.selection.rule!r}"),
+        (config.selection.margin is None or config.selection.margin >= 0,
+         f"selection.margin must be 0 or more; got {config.selection.margin}"),
     ]
     for ok, message in checks:
         if not ok:
@@ -285,8 +311,6 @@ def _validate(config: TrainingConfig) -> None:
         if kind not in MODEL_KINDS:
             raise ConfigError(f"models.fit: {kind!r} is not one of {{{', '.join(MODEL_KINDS)}}}")
     columns = config.feature_columns
-    if not columns:
-        raise ConfigError("features: at least one covariate is needed in binary, categorical or numeric")
     repeated = sorted({c for c in columns if columns.count(c) > 1})
     if repeated:
         raise ConfigError(f"features: column {repeated[0]} is listed more than once")
@@ -315,6 +339,13 @@ def _validate_landmark(config: TrainingConfig, outcome: set[str]) -> None:
     unknown = [c for c in lm.features if c not in columns]
     if unknown:
         raise ConfigError(f"landmark.features: {unknown[0]} is not one of the configured covariates")
+
+
+def require_features(config: TrainingConfig) -> None:
+    """Training needs covariates (``evaluate`` and ``promote`` take them from the model instead)."""
+    if not config.feature_columns:
+        raise ConfigError("features: at least one covariate is needed in binary, categorical or numeric "
+                          f"(config {config.source})")
 
 
 def load_config(

@@ -1,8 +1,8 @@
-"""Fit and validate each candidate model type named by the config, then choose the one to register."""
+"""Fit each candidate model type named by the config and compare them all on the same out-of-fold predictions."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -13,32 +13,26 @@ import pandas as pd
 from cnslrisk.model.pipeline import SurvivalPipeline, make_pipeline
 
 from .bootstrap import OptimismResult, bootstrap_optimism, resample
-from .config import MODEL_KINDS, TrainingConfig
-from .crossval import CrossValidationResult, cross_validate
+from .comparison import Comparison, compare, reference_factories
+from .config import TrainingConfig
 from .data import TrainingData
 
-__all__ = ["Candidate", "fit_candidate", "choose", "pipeline_factory", "fit_pattern", "fit_band", "sample_size_section",
-           "TIE_TOLERANCE"]
+__all__ = ["Candidate", "fit_candidate", "compare_candidates", "pipeline_factory", "fit_pattern", "fit_band",
+           "sample_size_section", "COX_TYPES"]
 
-# Corrected C-indices closer than this are a tie, which goes to the simpler model (cox < coxnet < rsf):
-# at n = 60 the bootstrap SE of C is about 0.03, so smaller differences carry no information.
-TIE_TOLERANCE = 0.005
+# models whose Harrell optimism bootstrap agrees with R rms validate; forests get out-of-fold figures only,
+# because the bootstrap under-corrects a learner that nearly reproduces its training data
+COX_TYPES = ("cox", "coxnet")
 
 
 @dataclass
 class Candidate:
-    """One model type fitted on the whole cohort with its validation figures."""
+    """One model type fitted on the whole cohort, with its bootstrap optimism when it is a Cox-type model."""
 
     kind: str
     pipeline: SurvivalPipeline
-    cv: CrossValidationResult
-    optimism: OptimismResult
+    optimism: OptimismResult | None
     seconds: dict[str, float] = field(default_factory=dict)
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def corrected_c(self) -> float:
-        return float(self.optimism.corrected["c_index"])
 
 
 def pipeline_factory(kind: str, config: TrainingConfig) -> Callable[[], SurvivalPipeline]:
@@ -58,45 +52,43 @@ def pipeline_factory(kind: str, config: TrainingConfig) -> Callable[[], Survival
 def fit_candidate(
     kind: str, config: TrainingConfig, data: TrainingData, *, progress: Callable[[str, int], None] | None = None
 ) -> Candidate:
-    """Fit ``kind`` on the whole cohort, cross-validate it and estimate its optimism.
+    """Fit ``kind`` on the whole cohort and, for a Cox-type model, estimate its optimism by the bootstrap.
 
     Parameters
     ----------
     progress : callable, optional
-        ``progress(stage, advance)``; called as folds and resamples finish.
+        ``progress(stage, advance)``; called as resamples finish.
     """
     import time
 
     factory = pipeline_factory(kind, config)
-    v = config.validation
     seconds = {}
     start = time.perf_counter()
     pipeline = factory().fit(data.X, data.y)
     seconds["fit"] = time.perf_counter() - start
-
-    def hook(stage: str) -> Callable[[int], None] | None:
-        return None if progress is None else partial(progress, f"{kind} {stage}")
-
-    start = time.perf_counter()
-    cv = cross_validate(
-        factory, data.X, data.y, horizons=v.horizons, folds=v.folds, repeats=v.repeats, seed=config.seed,
-        n_jobs=config.n_jobs, progress=hook("cross-validation"),
-    )
-    seconds["cross_validation"] = time.perf_counter() - start
-    start = time.perf_counter()
-    optimism = bootstrap_optimism(
-        factory, data.X, data.y, resamples=v.bootstrap, seed=config.seed, n_jobs=config.n_jobs,
-        progress=hook("bootstrap"),
-    )
-    seconds["bootstrap"] = time.perf_counter() - start
-    return Candidate(kind=kind, pipeline=pipeline, cv=cv, optimism=optimism, seconds=seconds)
+    optimism = None
+    if kind in COX_TYPES and config.validation.bootstrap > 0:
+        start = time.perf_counter()
+        optimism = bootstrap_optimism(
+            factory, data.X, data.y, resamples=config.validation.bootstrap, seed=config.seed, n_jobs=config.n_jobs,
+            progress=None if progress is None else partial(progress, f"{kind} bootstrap"),
+        )
+        seconds["bootstrap"] = time.perf_counter() - start
+    return Candidate(kind=kind, pipeline=pipeline, optimism=optimism, seconds=seconds)
 
 
-def choose(candidates: dict[str, Candidate]) -> Candidate:
-    """The best candidate by optimism-corrected C; ties (within TIE_TOLERANCE) go to the simpler model."""
-    ordered = [candidates[k] for k in MODEL_KINDS if k in candidates]
-    best = max(c.corrected_c for c in ordered if np.isfinite(c.corrected_c))
-    return next(c for c in ordered if c.corrected_c >= best - TIE_TOLERANCE)
+def compare_candidates(
+    kinds: Sequence[str], config: TrainingConfig, data: TrainingData, *,
+    progress: Callable[[str, int], None] | None = None,
+) -> Comparison:
+    """Every kind in ``kinds``, the Kaplan-Meier null model and the published model (Cox on pCE + LMD, when
+    both are covariates), refitted on the same repeated stratified K-fold splits (:mod:`.comparison`)."""
+    f, v = config.features, config.validation
+    factories = {kind: pipeline_factory(kind, config) for kind in kinds}
+    factories.update(reference_factories(partial(make_pipeline, "cox", random_state=config.seed), list(f.binary)))
+    return compare(factories, data.X, data.y, horizons=v.horizons, folds=v.folds, repeats=v.repeats,
+                   seed=config.seed, n_jobs=config.n_jobs,
+                   progress=None if progress is None else partial(progress, "cross-validation"))
 
 
 def sample_size_section(chosen: Candidate, config: TrainingConfig, data: TrainingData, *,

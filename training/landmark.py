@@ -18,9 +18,10 @@ from cnslrisk.model.landmark import LandmarkModel
 from cnslrisk.model.pipeline import n_parameters
 
 from .card import coefficients_dict
+from .comparison import NULL
 from .config import ConfigError, LandmarkConfig, TrainingConfig
 from .data import TrainingData
-from .fit import coefficient_table, fit_candidate, fit_pattern, sample_size_section
+from .fit import coefficient_table, compare_candidates, fit_candidate, fit_pattern, sample_size_section
 
 __all__ = ["landmark_config", "landmark_data", "fit_landmark", "MIN_LANDMARK_EVENTS"]
 
@@ -92,6 +93,7 @@ def fit_landmark(config: TrainingConfig, data: TrainingData, *, progress: Callab
     lconfig, ldata = landmark_config(config), landmark_data(config, data)
     stage = None if progress is None else (lambda name, advance: progress(f"post-response {name}", advance))
     candidate = fit_candidate("cox", lconfig, ldata, progress=stage)
+    comparison = compare_candidates(["cox"], lconfig, ldata, progress=stage)
     estimator = candidate.pipeline.named_steps["model"]
     model = LandmarkModel(time=lm.time, response=lm.response, pipeline=candidate.pipeline,
                           time_grid=np.asarray(estimator.unique_times_, dtype=float))
@@ -109,7 +111,8 @@ def fit_landmark(config: TrainingConfig, data: TrainingData, *, progress: Callab
         "events": ldata.events,
         "parameters": n_parameters(candidate.pipeline),
         "coefficients": coefficients_dict(coefficient_table(candidate), candidate.pipeline),
-        "validation": {"cv": candidate.cv.to_dict(), "bootstrap": candidate.optimism.to_dict(),
+        "validation": {"cv": comparison.table("cox"), "null_cv": comparison.table(NULL),
+                       "bootstrap": candidate.optimism.to_dict() if candidate.optimism else None,
                        "horizons_after_landmark": list(lconfig.validation.horizons)},
         "sample_size": sample_size_section(candidate, lconfig, ldata, cox=candidate),
     }

@@ -101,8 +101,10 @@ def case_mix(model: RiskModel, X: pd.DataFrame) -> pd.DataFrame:
                  float(risk.mean()), np.nan, float(risk.std()), np.nan,
                  "training sd not stored with the model" if linear else "training mean not stored"))
     groups = model.risk_group(risk)
+    # a model with a few distinct risk scores cannot split the training cohort in thirds: its card says how it did
+    shares = model.metadata.get("card", {}).get("risk_groups", {}).get("training_shares", {})
     for group in RISK_GROUPS:
-        rows.append(_proportion_row("risk_group", f"risk_group_{group}", "model", 1 / 3,
+        rows.append(_proportion_row("risk_group", f"risk_group_{group}", "model", shares.get(group, 1 / 3),
                                     float((groups == group).mean()), "training tertiles"))
     return pd.DataFrame(rows, columns=CASE_MIX_COLUMNS)
 

@@ -52,6 +52,9 @@ def _reference_time(model: RiskModel, y: np.ndarray) -> float:
 def point_figures(model: RiskModel, X: pd.DataFrame, y: np.ndarray, *, groups: int = 4) -> dict[str, Any]:
     """Point figures without resampling: C, slopes, calibration-in-the-large, Brier, AUC, IBS.
 
+    Harrell's and Uno's C and the AUC rank patients by the linear predictor (linear models) or by the
+    predicted cumulative hazard at the last horizon (others), as training's comparison does. The slope at
+    the last horizon is the comparison's ``calibration_slope`` (the promotion gate's figure).
     Overall calibration slope: Cox regression of the outcome on the linear predictor (linear
     models) or on log(-log S(t_ref|x)) (forests; t_ref as in the training bootstrap: the card's
     ``reference_time`` when stored, else the cohort's median event time). Slope at horizon h: the same
@@ -69,12 +72,15 @@ def point_figures(model: RiskModel, X: pd.DataFrame, y: np.ndarray, *, groups: i
     horizons = tuple(float(h) for h in model.horizons)
     covariates = X[model.feature_columns]
     times = survival_grid(horizons)
-    risk = np.asarray(model.pipeline.predict(covariates), dtype=float)
     survival = np.asarray(model.pipeline.predict_survival(covariates, times), dtype=float)
+    linear = model.kind in ("cox", "coxnet")
+    # the rank metrics' score is training's comparison's: the cumulative hazard at the last horizon (a Cox
+    # model's linear predictor orders patients the same way; a forest's ensemble mortality need not)
+    risk = (np.asarray(model.pipeline.predict(covariates), dtype=float) if linear
+            else -np.log(np.clip(survival[:, -1], 1e-300, None)))
     at_h = survival[:, [int(np.flatnonzero(times == h)[0]) for h in horizons]]
     scores = score_predictions(y, y, risk, survival, times, horizons)
     reasons = dict(scores["reasons"])
-    linear = model.kind in ("cox", "coxnet")
     with np.errstate(divide="ignore", invalid="ignore"):
         loglog = np.log(-np.log(at_h))
         t_ref = _reference_time(model, y)

@@ -1,14 +1,15 @@
 """The promotion gate: move the ``champion`` alias to the challenger only when it is no worse on the SAME data.
 
 Figures from two different cohorts are never compared as if they were one. The challenger's
-optimism-corrected C (an estimate for its own training cohort's population) is compared with
+out-of-fold C (from training's comparison, the same definition for every model type) is compared with
 
-- the champion's optimism-corrected C when both were trained on the same cohort (same SHA-256);
+- the champion's out-of-fold C when both were trained on the same cohort (same SHA-256);
 - otherwise the champion's external C on the challenger's training cohort, which the caller
   passes as ``cohort`` (identified by its SHA-256; only its hash is stored with a model);
 
 and, when a ``holdout`` cohort is given, both models are also evaluated externally on it (C and
-calibration slope). The challenger's corrected calibration slope must lie in the configured band.
+calibration slope). The challenger's out-of-fold calibration slope must lie in the configured band,
+and a challenger that did not beat the Kaplan-Meier null model out of fold is refused.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ if TYPE_CHECKING:
 
 __all__ = ["PromotionDecision", "promote", "decide"]
 
-_C_TAG = "validation.corrected_c_index"
-_SLOPE_TAG = "validation.corrected_calibration_slope"
+_C_TAG = "validation.cv_c_index"
+_SLOPE_TAG = "validation.cv_calibration_slope"
+_BEATS_NULL_TAG = "selection.beats_null"
 _SHA_TAG = "training_data.sha256"
 
 
@@ -54,16 +56,16 @@ class PromotionDecision:
 
 def decide(
     challenger_c: float, challenger_slope: float, champion_c: float | None, gate: PromotionConfig,
-    *, basis: str = "corrected C of both on the same training cohort",
+    *, basis: str = "out-of-fold C of both on the same training cohort",
 ) -> tuple[bool, str]:
     """Apply the gate to two figures of the SAME data; returns (promote?, reason).
 
-    The challenger must have a corrected calibration slope inside ``[slope_lower, slope_upper]``
+    The challenger must have an out-of-fold calibration slope inside ``[slope_lower, slope_upper]``
     and a C no worse than the champion's by more than ``c_index_margin``; ``basis`` says which
     figures are compared and is repeated in the reason.
     """
     if not gate.slope_lower <= challenger_slope <= gate.slope_upper:
-        return False, (f"challenger's corrected calibration slope {challenger_slope:.3f} is outside "
+        return False, (f"challenger's out-of-fold calibration slope {challenger_slope:.3f} is outside "
                        f"[{gate.slope_lower:g}, {gate.slope_upper:g}]")
     if champion_c is None:
         return True, "no champion yet: the first model that passes the calibration gate becomes champion"
@@ -71,19 +73,25 @@ def decide(
         return False, (f"challenger's C {challenger_c:.3f} is worse than the champion's {champion_c:.3f} "
                        f"by more than the margin {gate.c_index_margin:g} ({basis})")
     return True, (f"challenger's C {challenger_c:.3f} vs champion's {champion_c:.3f} (margin "
-                  f"{gate.c_index_margin:g}; {basis}) and corrected slope {challenger_slope:.3f} within "
+                  f"{gate.c_index_margin:g}; {basis}) and out-of-fold slope {challenger_slope:.3f} within "
                   f"[{gate.slope_lower:g}, {gate.slope_upper:g}]")
 
 
 def _external(name: str, version: str, path: str | os.PathLike[str], config: TrainingConfig | None
               ) -> tuple[float, float, str]:
-    """Harrell's C, calibration slope (the evaluate definitions) of a registered version on a cohort, and its hash."""
+    """Harrell's C and the calibration slope at the last horizon of a registered version on a cohort, and its hash.
+
+    The same definitions as training's out-of-fold comparison, whose figures the gate compares them with.
+    """
+    from cnslrisk.model.outputs import horizon_label
+
     from .evaluate import load_cohort, point_figures
 
     model, _ = load_risk_model(f"models:/{name}/{version}")
     data = load_cohort(model, path, config)
     summary = point_figures(model, data.X, data.y)["summary"]
-    return summary["c_index"], summary["calibration_slope"], data.provenance["sha256"]
+    last = summary["horizons"][horizon_label(max(model.horizons))]
+    return summary["c_index"], last["calibration_slope"], data.provenance["sha256"]
 
 
 def _training_comparison(name: str, challenger: str, champion: str, tags: dict[str, str], champion_tags: dict[str, str],
@@ -102,7 +110,7 @@ def _training_comparison(name: str, challenger: str, champion: str, tags: dict[s
             c = _external(name, champion, cohort, config)[0]
             return c, f"champion's external C on the challenger's training cohort {sha[:12]}"
     if champion_sha == sha and _C_TAG in champion_tags:
-        return float(champion_tags[_C_TAG]), f"corrected C of both on the same training cohort {sha[:12]}"
+        return float(champion_tags[_C_TAG]), f"out-of-fold C of both on the same training cohort {sha[:12]}"
     return None, (f"champion (trained on {(champion_sha or 'unknown')[:12]}) and challenger (trained on "
                   f"{(sha or 'unknown')[:12]}) have different training cohorts; their figures are not comparable: "
                   "pass the challenger's training cohort (--cohort) to evaluate the champion on it")
@@ -176,6 +184,9 @@ def promote(
                          "(a recalibrated version is compared on a held-out cohort: pass --holdout)")
     verdicts: list[tuple[bool, str]] = []
     bases: list[str] = []
+    if tags.get(_BEATS_NULL_TAG) == "false":
+        verdicts.append((False, "the challenger does not beat the Kaplan-Meier null model out of fold (see its "
+                                "model card's selection section)"))
     if _C_TAG in tags:
         champion_c, basis = None, "no champion"
         if champion is not None:

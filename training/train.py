@@ -18,19 +18,21 @@ import cnslrisk.registry as registry
 from cnslrisk.model.predictor import RiskModel
 
 from .card import build_card, card_files
-from .config import TrainingConfig, load_config
+from .comparison import Comparison
+from .comparison_figures import plot_paired_differences
+from .config import MODEL_KINDS, TrainingConfig, load_config, require_features
 from .data import TrainingData, load_training_data
 from .fit import (
     Candidate,
-    choose,
+    compare_candidates,
     fit_band,
     fit_candidate,
     fit_pattern,
-    pipeline_factory,
     risk_cutpoints,
     sample_size_section,
     training_km,
 )
+from .selection import select
 
 __all__ = ["TrainResult", "train", "synthetic_example"]
 
@@ -95,17 +97,20 @@ def _flatten(prefix: str, value: Any) -> dict[str, Any]:
     return {prefix: value}
 
 
-def _candidate_metrics(candidate: Candidate) -> dict[str, float]:
+def _run_metrics(candidates: Mapping[str, Candidate], comparison: Comparison) -> dict[str, float]:
+    """Every kind's out-of-fold figures, the Cox-type bootstrap figures and the stage times, as flat metrics."""
     metrics: dict[str, float] = {}
-    for stage in ("apparent", "optimism", "corrected"):
-        for name, value in getattr(candidate.optimism, stage).items():
-            metrics[f"{candidate.kind}.{stage}.{name}"] = float(value)
-    for name, stats in candidate.cv.to_dict().items():
-        metrics[f"{candidate.kind}.cv.{name}.mean"] = float(stats["mean"])
-        metrics[f"{candidate.kind}.cv.{name}.sd"] = float(stats["sd"])
-    for stage, seconds in candidate.seconds.items():
-        metrics[f"{candidate.kind}.seconds.{stage}"] = seconds
-    return {k: v for k, v in metrics.items() if np.isfinite(v)}
+    for kind in comparison.kinds:
+        for name, figure in comparison.table(kind).items():
+            metrics.update({f"{kind}.cv.{name}.{key}": value for key, value in figure.items()})
+    for candidate in candidates.values():
+        if candidate.optimism is not None:
+            for stage in ("apparent", "optimism", "corrected"):
+                for name, value in getattr(candidate.optimism, stage).items():
+                    metrics[f"{candidate.kind}.{stage}.{name}"] = float(value)
+        for stage, seconds in candidate.seconds.items():
+            metrics[f"{candidate.kind}.seconds.{stage}"] = seconds
+    return {k: float(v) for k, v in metrics.items() if np.isfinite(v)}
 
 
 def _risk_model(candidate: Candidate, config: TrainingConfig, data: TrainingData) -> RiskModel:
@@ -127,15 +132,16 @@ def _risk_model(candidate: Candidate, config: TrainingConfig, data: TrainingData
     )
 
 
-def _calibration(chosen: Candidate, config: TrainingConfig, data: TrainingData) -> tuple[dict[str, Any], Any]:
-    """Cross-validated calibration at each horizon (out-of-fold predictions of one repeat) and its table."""
-    from .calibration import calibration_table, out_of_fold_survival
+def _calibration(kind: str, comparison: Comparison, config: TrainingConfig, data: TrainingData
+                 ) -> tuple[dict[str, Any], Any]:
+    """Calibration at each horizon of the chosen kind's out-of-fold predictions (first repeat) and its table."""
+    from .calibration import calibration_table
 
     v = config.validation
-    oof = out_of_fold_survival(pipeline_factory(chosen.kind, config), data.X, data.y, v.horizons, folds=v.folds,
-                               seed=config.seed, n_jobs=config.n_jobs)
-    table = calibration_table(data.y, oof.to_numpy(), v.horizons, groups=v.calibration_groups)
-    section = {"method": f"out-of-fold predictions ({v.folds}-fold, one repeat) vs Kaplan-Meier by risk group",
+    table = calibration_table(data.y, comparison.first_repeat_at(kind, v.horizons), v.horizons,
+                              groups=v.calibration_groups)
+    section = {"method": f"out-of-fold predictions of the comparison's first repeat ({v.folds}-fold) vs "
+                         "Kaplan-Meier by risk group",
                "table": table.to_dict(orient="records")}
     return section, table
 
@@ -208,16 +214,22 @@ def train(
     """
     if not isinstance(config, TrainingConfig):
         config = load_config(config, overrides)
+    require_features(config)
     data = load_training_data(config)
-    candidates = {kind: fit_candidate(kind, config, data, progress=progress) for kind in config.models.fit}
-    chosen = choose(candidates)
+    kinds = [kind for kind in MODEL_KINDS if kind in config.models.fit]  # simplest first
+    comparison = compare_candidates(kinds, config, data, progress=progress)
+    gate = config.promotion
+    selection = select(comparison, kinds, rule=config.selection.rule, margin=config.selection.margin,
+                       slope_band=(gate.slope_lower, gate.slope_upper))
+    candidates = {kind: fit_candidate(kind, config, data, progress=progress) for kind in kinds}
+    chosen = candidates[selection.chosen]
     model = _risk_model(chosen, config, data)
     if chosen.kind != "cox":  # the unpenalised Cox model has the delta method; the others need refits
         model.band = fit_band(chosen.kind, config, data)
     pattern_validation = None
     if data.cause is not None:
         model.pattern, pattern_validation = fit_pattern(config, data, progress=progress)
-    calibration, calibration_table = _calibration(chosen, config, data)
+    calibration, calibration_table = _calibration(chosen.kind, comparison, config, data)
     extras = _extras(chosen, data)
     if pattern_validation is not None:
         extras["pattern_validation"] = pattern_validation
@@ -231,11 +243,16 @@ def train(
         from .landmark import fit_landmark
 
         model.landmark, extras["post_response"] = fit_landmark(config, data, progress=progress)
-    card = build_card(chosen, candidates, config, data, model, sample_size=sample_size, calibration=calibration,
-                      extras=extras)
+    card = build_card(chosen, candidates, comparison, selection, config, data, model, sample_size=sample_size,
+                      calibration=calibration, extras=extras)
     for kind, candidate in candidates.items():
         card["candidates"][kind]["artifact_bytes"] = _artifact_bytes(candidate, config, data)
     figures = _figures(chosen, calibration_table, extras["coefficient_table"], config, data)
+    figures["paired_differences.png"] = plot_paired_differences(selection.paired)
+    groups = model.risk_group(chosen.pipeline.predict(data.X))
+    card["risk_groups"] = {"cutpoints": list(model.risk_cutpoints),
+                           "definition": "tertiles of the training risk scores",
+                           "training_shares": {g: float(np.mean(groups == g)) for g in ("low", "intermediate", "high")}}
     model.metadata["card"] = card
 
     registry.use_tracking(config.mlflow.tracking_uri, config.mlflow.experiment)
@@ -244,10 +261,9 @@ def train(
     with registry.start_run(tags=tags) as run:
         run.log_params({k: v for k, v in _flatten("", config.to_dict()).items() if k != "source"})
         run.log_params({"cohort.n": data.n, "cohort.events": data.events})
-        metrics: dict[str, float] = {}
-        for candidate in candidates.values():
-            metrics.update(_candidate_metrics(candidate))
+        metrics = _run_metrics(candidates, comparison)
         run.log_metrics(metrics)
+        run.log_table("comparison.csv", comparison.to_frame())
         run.log_json("config.json", config.to_dict())
         run.log_figures(figures)
         ref = registry.log_risk_model(model, registered_name=config.mlflow.registered_model,
@@ -257,7 +273,8 @@ def train(
         registry.tag_version(ref, card)
         aliases = [registry.CHALLENGER]
         registry.set_alias(ref.name, registry.CHALLENGER, ref.version)
-        if registry.alias_version(ref.name, registry.CHAMPION) is None:
+        # a first version becomes champion only when it beats the null model and is calibrated
+        if selection.champion_eligible and registry.alias_version(ref.name, registry.CHAMPION) is None:
             registry.set_alias(ref.name, registry.CHAMPION, ref.version)
             aliases.append(registry.CHAMPION)
     return TrainResult(run_id=run.run_id, name=ref.name, version=ref.version, model_type=chosen.kind,

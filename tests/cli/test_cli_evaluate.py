@@ -17,7 +17,8 @@ from cnslrisk.training import train
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "data" / "example_cohort.csv"
 NAME = "cnslrisk-pfs1"
-FAST = {"models.fit": ["cox"], "validation.repeats": 1, "validation.folds": 2, "validation.bootstrap": 10,
+# 5 x 2 folds: the fewest with which the bundled model's out-of-fold C is shown to beat 0.5, so it becomes champion
+FAST = {"models.fit": ["cox"], "validation.repeats": 2, "validation.folds": 5, "validation.bootstrap": 10,
         "pattern.repeats": 1, "n_jobs": 1}
 
 

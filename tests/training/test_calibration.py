@@ -7,9 +7,13 @@ from lifelines import KaplanMeierFitter
 from matplotlib.collections import LineCollection
 from sksurv.util import Surv
 
-from cnslrisk.training.calibration import calibration_table, out_of_fold_survival, risk_groups
-from cnslrisk.training.crossval import cross_validate, fold_splits
-from cnslrisk.training.metrics import harrell_c
+from cnslrisk.training.calibration import (
+    calibration_in_the_large,
+    calibration_slope_at,
+    calibration_table,
+    risk_groups,
+)
+from cnslrisk.training.metrics import calibration_slope
 from cnslrisk.training.plots import numbers_at_risk, plot_calibration, plot_forest, plot_km_by
 
 HORIZONS = [3, 6, 12]
@@ -97,16 +101,43 @@ def test_calibration_table_bad_arguments(cohort, kwargs, message):
         calibration_table(**args)
 
 
-def test_out_of_fold_uses_the_first_cross_validation_repeat(cohort, cox_factory):
-    oof = out_of_fold_survival(cox_factory, cohort.X, cohort.y, HORIZONS, folds=5, seed=4)
-    assert list(oof.columns) == ["survival_3", "survival_6", "survival_12"] and oof.index.equals(cohort.X.index)
-    assert ((oof > 0) & (oof < 1)).all().all() and (np.diff(oof.to_numpy(), axis=1) <= 0).all()
-    cv = cross_validate(cox_factory, cohort.X, cohort.y, horizons=HORIZONS, folds=5, repeats=1, seed=4)
-    c = cv.folds.query("metric == 'c_index'")["value"].to_numpy()
-    # for a Cox model 1 - S(h|x) orders patients as the linear predictor does, so Harrell's C on each
-    # out-of-fold test set equals the fold's C in the cross-validation iff the folds coincide
-    for k, (_, _, _, test) in enumerate(fold_splits(cohort.y["event"], 5, 1, 4)):
-        assert harrell_c(cohort.y[test], 1 - oof["survival_6"].to_numpy()[test]) == pytest.approx(c[k])
+def test_slope_at_a_reference_time_is_the_linear_predictor_slope_for_cox(cohort, cox_factory):
+    # log(-log S(t|x)) = log H0(t) + x'b: a shift of the linear predictor, so at any t_ref the slope is that of
+    # the outcome censored at t_ref on the linear predictor
+    model = cox_factory().fit(cohort.X, cohort.y)
+    lp = model.predict(cohort.X)
+    for t_ref in (3.0, 6.0, 12.0):
+        y_cut = cohort.y.copy()
+        late = y_cut["time"] > t_ref
+        y_cut["event"][late], y_cut["time"][late] = False, t_ref
+        s = model.predict_survival(cohort.X, [t_ref])[:, 0]
+        assert s.min() > 1e-6 and s.max() < 1 - 1e-6  # no clipping at these times
+        assert calibration_slope_at(cohort.y, s, t_ref) == pytest.approx(calibration_slope(y_cut, lp), abs=1e-9)
+    # uncensored (t_ref at the last time), the apparent slope of the model's own fit is 1: its score equation
+    last = float(cohort.y["time"].max())
+    uncensored = calibration_slope(cohort.y, lp)
+    assert uncensored == pytest.approx(1.0, abs=1e-6)
+    s_last = model.predict_survival(cohort.X, [last])[:, 0]
+    if s_last.min() > 1e-6:
+        assert calibration_slope_at(cohort.y, s_last, last) == pytest.approx(uncensored, abs=1e-9)
+
+
+def test_slope_of_constant_predictions_is_refused(cohort):
+    with pytest.raises(ValueError, match="the predictions do not vary"):
+        calibration_slope_at(cohort.y, np.full(60, 0.4), 6.0)
+    groups = np.repeat([0, 1], 30)
+    # constant within each group: the centred score is 0 everywhere
+    with pytest.raises(ValueError, match="the predictions do not vary"):
+        calibration_slope_at(cohort.y, np.where(groups == 0, 0.3, 0.5), 6.0, groups=groups)
+
+
+def test_calibration_in_the_large_is_zero_for_the_kaplan_meier_prediction(cohort):
+    from sksurv.nonparametric import kaplan_meier_estimator
+
+    times, km = kaplan_meier_estimator(cohort.y["event"], cohort.y["time"])
+    s6 = km[np.searchsorted(times, 6.0, side="right") - 1]
+    assert calibration_in_the_large(cohort.y, np.full(60, s6), 6.0) == pytest.approx(0.0, abs=1e-12)
+    assert calibration_in_the_large(cohort.y, np.full(60, s6 - 0.1), 6.0) == pytest.approx(0.1, abs=1e-12)
 
 
 # figures

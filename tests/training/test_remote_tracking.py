@@ -66,7 +66,8 @@ def mlflow_server(tmp_path_factory):
 def test_train_against_a_real_mlflow_server(mlflow_server, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
-    write_cohort(generate_cohort(60, seed=1), tmp_path / "cohort.csv", provenance={"source": "synthetic"})
+    # 300 patients: the model beats the Kaplan-Meier curve out of fold and becomes champion
+    write_cohort(generate_cohort(300, seed=1), tmp_path / "cohort.csv", provenance={"source": "synthetic"})
     (tmp_path / "c.toml").write_text(f"""
 [data]
 path = "cohort.csv"
@@ -83,6 +84,7 @@ tracking_uri = "sqlite:///{tmp_path}/must-not-be-used.db"
 registered_model = "remote-pfs1"
 """)
     result = train(tmp_path / "c.toml")
+    assert result.aliases == ("challenger", "champion")
     assert not (tmp_path / "must-not-be-used.db").exists()
     mlflow.set_tracking_uri(mlflow_server)
     version = MlflowClient().get_model_version_by_alias("remote-pfs1", "champion")

@@ -52,7 +52,8 @@ registered_model = "test-pfs1"
 def workdir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    write_cohort(generate_cohort(60, seed=1), tmp_path / "cohort.csv", provenance={"source": "synthetic"})
+    # 300 patients: enough for a model on six covariates to beat the Kaplan-Meier curve out of fold and become champion
+    write_cohort(generate_cohort(300, seed=1), tmp_path / "cohort.csv", provenance={"source": "synthetic"})
     return tmp_path
 
 
@@ -67,7 +68,7 @@ def test_train_registers_a_documented_pyfunc(workdir):
     assert (result.name, result.version, result.model_type) == ("test-pfs1", "1", "cox")
     assert set(result.aliases) == {"challenger", "champion"}
     card = result.card
-    assert card["training_data"]["source"] == "synthetic" and card["training_data"]["n"] == 60
+    assert card["training_data"]["source"] == "synthetic" and card["training_data"]["n"] == 300
     assert card["intended_use"].startswith("NOT FOR CLINICAL USE")
     for term in ("pce", "lmd"):
         c = card["coefficients"][term]
@@ -81,10 +82,16 @@ def test_train_registers_a_documented_pyfunc(workdir):
     client = MlflowClient()
     run = client.get_run(result.run_id)
     assert run.data.tags["cnslrisk.source"] == "synthetic"
-    assert run.data.params["cohort.n"] == "60"
-    assert "cox.corrected.c_index" in run.data.metrics
+    assert run.data.params["cohort.n"] == "300"
+    assert "cox.corrected.c_index" in run.data.metrics and "null.cv.ibs.mean" in run.data.metrics
     version = client.get_model_version("test-pfs1", "1")
     assert float(version.tags["validation.corrected_c_index"]) == pytest.approx(boot["corrected"]["c_index"])
+    # the promotion gate's figures are the out-of-fold ones of the card
+    assert float(version.tags["validation.cv_c_index"]) == pytest.approx(card["validation"]["cv"]["c_index"]["mean"])
+    assert version.tags["selection.beats_null"] == "true"
+    artifacts = {a.path for a in client.list_artifacts(result.run_id)} | {
+        a.path for a in client.list_artifacts(result.run_id, "plots")}
+    assert {"comparison.csv", "plots/paired_differences.png"} <= artifacts
 
     model = mlflow.pyfunc.load_model("models:/test-pfs1@champion")
     patients = generate_cohort(4, seed=9)
@@ -109,7 +116,7 @@ def test_input_example_is_synthetic(workdir):
     local = mlflow.artifacts.download_artifacts(f"models:/{result.name}/{result.version}")
     example = json.loads(open(f"{local}/input_example.json").read())
     text = json.dumps(example)
-    training_ids = set(generate_cohort(60, seed=1)["patient_id"])
+    training_ids = set(generate_cohort(300, seed=1)["patient_id"])
     assert not any(pid in text for pid in training_ids)
     assert "EXAMPLE-001" in text
 
@@ -127,16 +134,28 @@ def test_same_config_and_seed_give_identical_results(workdir):
 
 def test_all_three_models_and_the_choice(workdir):
     result = train(write_config(workdir, fit=("cox", "coxnet", "rsf")))
-    candidates = result.card["candidates"]
-    assert set(candidates) == {"cox", "coxnet", "rsf"}
-    best = max(c["corrected_c_index"] for c in candidates.values())
-    assert candidates[result.model_type]["corrected_c_index"] >= best - 0.005
-    if result.model_type != "cox":  # models without a variance formula carry a bootstrap band
-        assert result.card["model"]["interval_method"].startswith("bootstrap percentile band")
+    card = result.card
+    candidates, selection = card["candidates"], card["selection"]
+    assert set(candidates) == {"cox", "coxnet", "rsf", "null", "published"}
+    # the declared rule, recomputed from the card's own figures: lowest IBS among the calibrated, margin 0.005
+    calibrated = [k for k in ("cox", "coxnet", "rsf") if 0.7 <= candidates[k]["cv"]["calibration_slope"]["mean"] <= 1.3]
+    best = min(candidates[k]["cv"]["ibs"]["mean"] for k in calibrated)
+    assert result.model_type == next(k for k in calibrated if candidates[k]["cv"]["ibs"]["mean"] <= best + 0.005)
+    assert selection["chosen"] == result.model_type and selection["beats_null"] and "champion" in result.aliases
+    assert card["validation"]["cv"] == candidates[result.model_type]["cv"]
+    assert set(selection["paired"]) >= {"cox_vs_null", "coxnet_vs_null", "rsf_vs_null", "published_vs_null"}
+    assert candidates["null"]["cv"]["c_index"]["mean"] == 0.5
+    if result.model_type != "cox":  # penalised Cox: bootstrap refits; a forest: the jackknife over its trees
+        start = "bootstrap percentile band" if result.model_type == "coxnet" else "infinitesimal jackknife"
+        assert result.card["model"]["interval_method"].startswith(start)
         out = mlflow.pyfunc.load_model(f"models:/test-pfs1/{result.version}").predict(generate_cohort(5, seed=2))
-        assert (out["survival_6_lower"] <= out["survival_6_upper"]).all() and out["survival_6_lower"].notna().all()
+        assert (out["survival_6_lower"] <= out["survival_6_upper"]) & out["survival_6_lower"].notna().all()
+    for kind in ("cox", "coxnet", "rsf", "null", "published"):
+        assert f"{kind}.cv.ibs.mean" in result.metrics
+    # the bootstrap optimism is for Cox-type models only; forests get out-of-fold figures
+    assert "cox.corrected.c_index" in result.metrics and "coxnet.corrected.c_index" in result.metrics
+    assert "rsf.corrected.c_index" not in result.metrics and "bootstrap" not in candidates["rsf"]
     for kind in ("cox", "coxnet", "rsf"):
-        assert f"{kind}.corrected.c_index" in result.metrics
         assert candidates[kind]["artifact_bytes"] > 0
 
 
@@ -207,9 +226,9 @@ def test_promotion_gate_and_force(workdir):
     strict = PromotionConfig(c_index_margin=0.0, slope_lower=5.0, slope_upper=6.0)
     refused = promote("test-pfs1", gate=strict)
     assert not refused.promoted and "outside [5, 6]" in refused.reason
-    # both versions were trained on the same cohort: their corrected C are figures of the same data
+    # both versions were trained on the same cohort: their out-of-fold C are figures of the same data
     sha = second.card["training_data"]["sha256"]
-    assert refused.basis == f"corrected C of both on the same training cohort {sha[:12]}"
+    assert refused.basis == f"out-of-fold C of both on the same training cohort {sha[:12]}"
     client = MlflowClient()
     assert client.get_model_version_by_alias("test-pfs1", "champion").version == 1
     forced = promote("test-pfs1", gate=strict, force=True)

@@ -289,7 +289,7 @@ function renderPostResponse(result, row) {
   const unit = result.provenance.time_unit;
   $("post-response-note").textContent = `Re-scored with the best response, for a patient still progression-free ` +
     `${landmark.landmark_time} ${unit} after infusion (${landmark.n} such patients, ${landmark.events} events; ` +
-    `corrected C ${num(landmark.corrected_c_index, 3)}). Horizons from infusion.`;
+    `out-of-fold C ${num(landmark.validated_c_index, 3)}). Horizons from infusion.`;
   const body = $("post-response-table").querySelector("tbody");
   body.replaceChildren();
   for (const h of result.horizons) {
