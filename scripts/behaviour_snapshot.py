@@ -10,7 +10,7 @@ Usage::
 
     python scripts/behaviour_snapshot.py --out before.json      # on the old code
     python scripts/behaviour_snapshot.py --out after.json       # on the new code
-    python scripts/behaviour_snapshot.py --compare before.json after.json
+    python scripts/behaviour_snapshot.py --compare before.json after.json [--rtol 1e-12]
 
 ``--set KEY=VALUE`` passes config overrides to ``cnslrisk train`` (e.g. ``--set validation.repeats=2``
 for a quicker check); the comparison is meaningful only between snapshots made with the same ones.
@@ -106,17 +106,20 @@ def snapshot(overrides: list[str]) -> dict[str, Any]:
                    "api": api})
 
 
-def _differences(a: Any, b: Any, path: str = "") -> list[str]:
+def _differences(a: Any, b: Any, path: str = "", rtol: float = 0.0) -> list[str]:
     if isinstance(a, dict) and isinstance(b, dict):
         out = [f"{path}.{k}: only in the first" for k in a.keys() - b.keys()]
         out += [f"{path}.{k}: only in the second" for k in b.keys() - a.keys()]
         for k in sorted(a.keys() & b.keys()):
-            out += _differences(a[k], b[k], f"{path}.{k}")
+            out += _differences(a[k], b[k], f"{path}.{k}", rtol)
         return out
     if isinstance(a, list) and isinstance(b, list):
         if len(a) != len(b):
             return [f"{path}: {len(a)} items against {len(b)}"]
-        return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in _differences(x, y, f"{path}[{i}]")]
+        return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in _differences(x, y, f"{path}[{i}]", rtol)]
+    numbers = all(isinstance(v, float | int) and not isinstance(v, bool) for v in (a, b))
+    if numbers and rtol and abs(a - b) <= rtol * max(abs(a), abs(b)):
+        return []
     return [] if a == b else [f"{path}: {a!r} != {b!r}"]
 
 
@@ -125,13 +128,15 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="write the snapshot here")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="config override for train")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
+    parser.add_argument("--rtol", type=float, default=0.0, help="numbers this close (relative) count as equal")
     args = parser.parse_args()
     if args.compare:
         before, after = (json.loads(p.read_text()) for p in args.compare)
-        differences = _differences(before, after)
+        differences = _differences(before, after, rtol=args.rtol)
         for line in differences[:50]:
             print(line)
-        print(f"{len(differences)} difference(s)" if differences else "identical: train, card, scores and API")
+        tolerance = f" (numbers to a relative {args.rtol:g})" if args.rtol else ""
+        print(f"{len(differences)} difference(s)" if differences else f"identical{tolerance}: train, card, scores, API")
         return 1 if differences else 0
     if args.out is None:
         parser.error("give --out or --compare")
