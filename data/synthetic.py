@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cnslrisk.model.cohort_io import PROVENANCE_KEY, cohort_format, write_cohort
+from cnslrisk.model.cohort_io import PROVENANCE_KEY, atomic_output, cohort_format, write_cohort
 from cnslrisk.model.contract import data_dictionary
 
 from . import _synthetic_calibration as cal
@@ -275,14 +275,9 @@ def write_synthetic_cohort(path: str | os.PathLike[str], n: int, seed: int = 0, 
     import pyarrow.parquet as pq
 
     schema = _arrow_schema().with_metadata({PROVENANCE_KEY: json.dumps(synthetic_provenance(n, seed), sort_keys=True)})
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        with pq.ParquetWriter(tmp, schema) as writer:
-            for chunk in iter_cohort(n, seed, chunk_size):
-                writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_output(path) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        for chunk in iter_cohort(n, seed, chunk_size):
+            writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
     return path
 
 

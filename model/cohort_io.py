@@ -7,10 +7,11 @@ A cohort file says whether it is synthetic: CSV files in leading ``#`` comment l
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ import pandas as pd
 
 from .contract import CohortValidationError, Problem
 
-__all__ = ["read_cohort", "write_cohort", "file_sha256", "cohort_format", "PROVENANCE_KEY"]
+__all__ = ["atomic_output", "partial_path", "read_cohort", "write_cohort", "file_sha256", "cohort_format",
+           "PROVENANCE_KEY"]
 
 PROVENANCE_KEY = "cnslrisk-provenance"
 _FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -107,6 +109,27 @@ def _with_text_booleans(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def partial_path(path: str | os.PathLike[str]) -> Path:
+    """Where a file is written until it is complete: a hidden ``.NAME.partial`` beside it."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.partial")
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Give the partial path to write; rename it to ``path`` when the block ends normally, else delete it.
+
+    A reader therefore never sees a half-written file under ``path``, and a failed or killed run
+    leaves nothing that looks finished.
+    """
+    tmp = partial_path(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_cohort(
     df: pd.DataFrame, path: str | os.PathLike[str], *, provenance: Mapping[str, Any] | None = None
 ) -> Path:
@@ -116,8 +139,7 @@ def write_cohort(
     """
     path = Path(path)
     kind = cohort_format(path)
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
+    with atomic_output(path) as tmp:
         if kind == "csv":
             with open(tmp, "w", encoding="utf-8", newline="") as handle:
                 if provenance:
@@ -133,7 +155,4 @@ def write_cohort(
                 meta[PROVENANCE_KEY.encode()] = json.dumps(dict(provenance), sort_keys=True).encode()
                 table = table.replace_schema_metadata(meta)
             pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path

@@ -12,6 +12,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from cnslrisk.model.cohort_io import atomic_output
+
 from .analysis import analyse, resolve_covariates
 from .figures import report_figures
 from .html import render_html
@@ -20,15 +22,6 @@ __all__ = ["report", "analyse", "render_html", "report_figures", "resolve_covari
 
 HTML_NAME = "report.html"
 JSON_NAME = "report.json"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def report(
@@ -67,6 +60,8 @@ def report(
     page = render_html(numbers, report_figures(cohort, numbers))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out / JSON_NAME, json.dumps(numbers, indent=2, allow_nan=False) + "\n")
-    _write_atomic(out / HTML_NAME, page)
+    with atomic_output(out / JSON_NAME) as tmp:
+        tmp.write_text(json.dumps(numbers, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    with atomic_output(out / HTML_NAME) as tmp:
+        tmp.write_text(page, encoding="utf-8")
     return out / HTML_NAME

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from cnslrisk.model import CohortValidationError, Problem
-from cnslrisk.model.cohort_io import cohort_format
+from cnslrisk.model.cohort_io import cohort_format, partial_path
 from cnslrisk.model.predictor import RiskModel
 
 __all__ = ["BatchSummary", "score_file", "count_rows", "DEFAULT_CHUNK_SIZE"]
@@ -93,7 +93,7 @@ class _AtomicWriter:
     def __init__(self, path: Path):
         self.path = path
         self.kind = cohort_format(path)
-        self.tmp = path.with_name(f".{path.name}.partial")
+        self.tmp = partial_path(path)
         self._parquet: Any = None
         self._started = False
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cnslrisk-writer")

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sksurv.nonparametric import kaplan_meier_estimator
 
-from .metrics import _censor_at, calibration_slope
+from .metrics import calibration_slope, censor_at
 
 __all__ = ["calibration_table", "calibration_slope_at", "calibration_in_the_large", "risk_groups"]
 
@@ -115,7 +115,7 @@ def calibration_slope_at(y: np.ndarray, survival_at_ref: np.ndarray, reference_t
         score = score - (np.bincount(index, score) / np.bincount(index))[index]
     if np.ptp(score) <= 1e-9:  # rounding noise of a constant prediction is not spread
         raise ValueError("the predictions do not vary")
-    y_cut, _ = _censor_at(y, float(reference_time), inclusive=False)
+    y_cut, _ = censor_at(y, float(reference_time), inclusive=False)
     return calibration_slope(y_cut, score)
 
 

@@ -16,6 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from cnslrisk.registry.tracking import DEFAULT_EXPERIMENT, DEFAULT_REGISTERED_MODEL, DEFAULT_TRACKING_URI
+
 __all__ = [
     "ConfigError",
     "DataConfig",
@@ -128,9 +130,9 @@ class ValidationConfig:
 class MlflowConfig:
     """``[mlflow]``: tracking store and registry names (``MLFLOW_TRACKING_URI`` wins over ``tracking_uri``)."""
 
-    tracking_uri: str = "sqlite:///mlflow.db"
-    experiment: str = "cnslrisk"
-    registered_model: str = "cnslrisk-pfs1"
+    tracking_uri: str = DEFAULT_TRACKING_URI
+    experiment: str = DEFAULT_EXPERIMENT
+    registered_model: str = DEFAULT_REGISTERED_MODEL
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from cnslrisk.model.outputs import horizon_label
 __all__ = [
     "horizon_label",
     "follow_up_limit",
+    "censor_at",
     "harrell_c",
     "score_predictions",
     "calibration_slope",
@@ -74,7 +75,7 @@ def _follow_up(y_train: np.ndarray) -> tuple[float, bool]:
     return (float(times[zero[0]]), False) if zero.size else (float(time.max()), True)
 
 
-def _censor_at(y: np.ndarray, tau: float, inclusive: bool) -> tuple[np.ndarray, int]:
+def censor_at(y: np.ndarray, tau: float, inclusive: bool) -> tuple[np.ndarray, int]:
     """Administratively censor ``y`` at ``tau``; return the new outcome and how many rows changed."""
     event_name, time_name = y.dtype.names
     beyond = y[time_name] >= tau if inclusive else y[time_name] > tau
@@ -192,7 +193,7 @@ def score_predictions(
 
     tau, g_positive = _follow_up(y_train)
     event_name, time_name = y_train.dtype.names
-    y_cut, n_cut = _censor_at(y_test, tau, inclusive=not g_positive)
+    y_cut, n_cut = censor_at(y_test, tau, inclusive=not g_positive)
     note = (
         f"ipcw metrics: test follow-up truncated at the training follow-up {tau:g}; "
         f"{n_cut} test subject(s) censored there"

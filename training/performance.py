@@ -21,7 +21,7 @@ from cnslrisk.model.predictor import RiskModel
 from .calibration import calibration_table
 from .crossval import survival_grid
 from .data import TrainingData
-from .metrics import _censor_at, horizon_label, score_predictions, slope_with_se
+from .metrics import censor_at, horizon_label, score_predictions, slope_with_se
 from .pattern_validation import aalen_johansen, wolbers_c
 
 __all__ = ["point_figures", "pattern_figures"]
@@ -103,7 +103,7 @@ def point_figures(model: RiskModel, X: pd.DataFrame, y: np.ndarray, *, groups: i
             "calibration_in_the_large_ci": [row["observed_lower"] - pred, row["observed_upper"] - pred],
             "observed": obs, "predicted": pred,
             "observed_expected": (1.0 - obs) / (1.0 - pred) if pred < 1 else np.nan,
-            **_slope_entry(_censor_at(y, h, inclusive=False)[0], score, reasons, f"calibration_slope_{label}"),
+            **_slope_entry(censor_at(y, h, inclusive=False)[0], score, reasons, f"calibration_slope_{label}"),
             "brier": scores["metrics"][f"brier_{label}"], "auc": scores["metrics"][f"auc_{label}"],
         }
     summary["reasons"], summary["notes"] = reasons, [scores["note"]] if scores["note"] else []
