@@ -29,6 +29,7 @@ __all__ = [
     "PatternConfig",
     "LandmarkConfig",
     "SelectionConfig",
+    "ComputeConfig",
     "TrainingConfig",
     "load_config",
     "require_features",
@@ -159,6 +160,23 @@ class SelectionConfig:
 
 
 @dataclass(frozen=True)
+class ComputeConfig:
+    """``[compute]``: where the resampling runs.
+
+    ``backend = "local"`` (joblib processes on this machine, ``n_jobs`` of them) or ``"dask"`` (a Dask
+    cluster: the scheduler at ``address``, e.g. ``tcp://host:8786`` or ``tls://host:8786``; omitted, a
+    local cluster on this machine). A ``tls://`` address takes the certificate files named here.
+    Results are identical on every backend.
+    """
+
+    backend: str = "local"
+    address: str | None = None
+    tls_ca_file: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+
+
+@dataclass(frozen=True)
 class TrainingConfig:
     """A whole, validated training config."""
 
@@ -171,6 +189,7 @@ class TrainingConfig:
     pattern: PatternConfig = field(default_factory=PatternConfig)
     landmark: LandmarkConfig = field(default_factory=LandmarkConfig)
     selection: SelectionConfig = field(default_factory=SelectionConfig)
+    compute: ComputeConfig = field(default_factory=ComputeConfig)
     seed: int = 0
     n_jobs: int = 1
     source: str = "<defaults>"
@@ -217,6 +236,7 @@ _SECTIONS = {
     "pattern": PatternConfig,
     "landmark": LandmarkConfig,
     "selection": SelectionConfig,
+    "compute": ComputeConfig,
 }
 _TOP = {"seed": "int", "n_jobs": "int"}
 
@@ -303,6 +323,8 @@ def _validate(config: TrainingConfig) -> None:
         (f.impute in (None, "median"), f"features.impute must be \"median\" or absent; got {f.impute!r}"),
         (config.selection.rule in ("ibs", "c_index"),
          f"selection.rule must be \"ibs\" or \"c_index\"; got {config.selection.rule!r}"),
+        (config.compute.backend in ("local", "dask"),
+         f"compute.backend must be \"local\" or \"dask\"; got {config.compute.backend!r}"),
         (config.selection.margin is None or config.selection.margin >= 0,
          f"selection.margin must be 0 or more; got {config.selection.margin}"),
     ]
