@@ -40,39 +40,51 @@ def dense_rows(ptr: np.ndarray, columns: np.ndarray, values: np.ndarray, initial
 
 
 @njit(cache=True, nogil=True)
-def _mean_at(leaves: np.ndarray, row: int, column: int, ptr: np.ndarray, columns: np.ndarray,
-             values: np.ndarray) -> float:
-    total = 0.0
-    for b in range(leaves.shape[0]):
-        leaf = leaves[b, row]
-        value = 1.0
-        for k in range(ptr[leaf], ptr[leaf + 1]):
-            if columns[k] > column:
-                break
-            value = values[k]
-        total += value
-    return total / leaves.shape[0]
-
-
-@njit(cache=True, nogil=True)
 def first_column_at_or_below(leaves: np.ndarray, ptr: np.ndarray, columns: np.ndarray, survival: np.ndarray,
-                             n_columns: int, level: float) -> np.ndarray:
+                             dense: np.ndarray, n_columns: int, level: float) -> np.ndarray:
     """First grid column where each row's ensemble survival is at or below ``level`` (-1: never).
 
     ``leaves`` is (n_trees, n_rows). The ensemble curve, summed in tree order, never increases
     (each leaf curve does not, and rounded sums of larger terms are not smaller), so a binary
-    search over the columns finds the same column as a scan of the whole curve.
+    search over the columns finds the same column as a scan of the whole curve. All rows search
+    together, tree after tree (each row's sum still runs in tree order), which reads the leaves
+    in memory order. ``dense`` (n_leaves, n_columns), when not empty, holds every leaf's curve on
+    the grid (a small forest's): a value is then read instead of scanning the leaf's steps.
     """
-    out = np.empty(leaves.shape[1], dtype=np.int64)
-    for row in range(leaves.shape[1]):
-        lo, hi = 0, n_columns
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if _mean_at(leaves, row, mid, ptr, columns, survival) <= level:
-                hi = mid
-            else:
-                lo = mid + 1
-        out[row] = lo if lo < n_columns else -1
+    n_trees, n_rows = leaves.shape
+    lo = np.zeros(n_rows, dtype=np.int64)
+    hi = np.full(n_rows, n_columns, dtype=np.int64)
+    mid = np.zeros(n_rows, dtype=np.int64)
+    total = np.zeros(n_rows)
+    probes = 0
+    while (1 << probes) <= n_columns:
+        probes += 1
+    for _ in range(probes):
+        for row in range(n_rows):
+            mid[row] = (lo[row] + hi[row]) // 2
+            total[row] = 0.0
+        for b in range(n_trees):
+            for row in range(n_rows):
+                if lo[row] < hi[row]:
+                    leaf = leaves[b, row]
+                    if dense.shape[0]:
+                        value = dense[leaf, mid[row]]
+                    else:
+                        value = 1.0
+                        for k in range(ptr[leaf], ptr[leaf + 1]):
+                            if columns[k] > mid[row]:
+                                break
+                            value = survival[k]
+                    total[row] += value
+        for row in range(n_rows):
+            if lo[row] < hi[row]:
+                if total[row] / n_trees <= level:
+                    hi[row] = mid[row]
+                else:
+                    lo[row] = mid[row] + 1
+    out = np.empty(n_rows, dtype=np.int64)
+    for row in range(n_rows):
+        out[row] = lo[row] if lo[row] < n_columns else -1
     return out
 
 

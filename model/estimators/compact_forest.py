@@ -35,8 +35,9 @@ from typing import Any
 import numpy as np
 from sklearn.tree._tree import NODE_DTYPE, Tree
 from sksurv.functions import StepFunction
+from threadpoolctl import threadpool_limits
 
-from ._ij_variance import cloglog_band, ij_variance, inbag_gram
+from ._ij_variance import cloglog_band, gram_factor, ij_variance, inbag_gram
 from ._step_curves import dense_rows, first_column_at_or_below, route, values_at
 
 __all__ = ["CompactForest"]
@@ -46,6 +47,7 @@ _ROWS_PER_THREAD = 4096
 _BLOCK_ROWS = 8192
 _CACHED_TABLES = 8
 _DENSE_VALUES = 1 << 20  # rows x grid values held at once for whole curves
+_DENSE_LEAF_VALUES = 1 << 17  # leaves x grid values kept for the median search of a small forest
 _INITIAL = {"survival": 1.0, "cum_hazard": 0.0}
 _STEPS = {"survival": "step_surv", "cum_hazard": "step_chf"}
 ARRAYS = ("node_offsets", "feature", "threshold", "children_left", "children_right", "missing_left",
@@ -106,6 +108,8 @@ class CompactForest:
         self.arrays = {name: np.ascontiguousarray(arrays[name], dtype=dtypes[name]) for name in ARRAYS}
         self._gram = None if inbag_gram is None else np.asarray(inbag_gram, dtype=np.float64)
         self._inbag_counts = inbag_counts
+        self._factor: np.ndarray | None = None
+        self._dense_survival: np.ndarray | None = None
         self.n_features_in = int(n_features_in)
         self.feature_names = None if feature_names is None else [str(name) for name in feature_names]
         self.metadata = dict(metadata or {})
@@ -168,6 +172,11 @@ class CompactForest:
         if self._gram is None and self._inbag_counts is not None:
             self._gram, self._inbag_counts = inbag_gram(self._inbag_counts), None
         return self._gram
+
+    def _ij_factor(self) -> np.ndarray:
+        if self._factor is None:
+            self._factor = gram_factor(self.inbag_gram)
+        return self._factor
 
     @property
     def n_leaves_(self) -> int:
@@ -389,19 +398,26 @@ class CompactForest:
                 if grid is not None:
                     out["median"][part] = self._median(leaves, grid)
                 if level is not None:
-                    variance = ij_variance(values[:, :, 1:], self.inbag_gram)
+                    variance = ij_variance(values[:, :, 1:], self.inbag_gram, factor)
                     out["lower"][part], out["upper"][part] = cloglog_band(survival, variance, level)
 
+        factor = None if level is None else self._ij_factor()
         if n < _COMPILED_FROM_ROWS:
             work(np.arange(n))
         else:
-            self._sorted_parts(X, work)
+            with threadpool_limits(1, user_api="blas"):  # our threads already use the cores
+                self._sorted_parts(X, work)
         return out
 
     def _median(self, leaves: np.ndarray, grid: np.ndarray) -> np.ndarray:
         a = self.arrays
+        if self._dense_survival is None:  # a small forest's whole curves (1 MB at most), else none
+            small = self.n_leaves_ * self.times_.size <= _DENSE_LEAF_VALUES
+            self._dense_survival = (dense_rows(a["step_ptr"], a["step_col"], a["step_surv"], 1.0,
+                                               np.arange(self.n_leaves_), self.times_.size) if small
+                                    else np.zeros((0, 1)))
         column = first_column_at_or_below(np.ascontiguousarray(leaves, dtype=np.int64), a["step_ptr"], a["step_col"],
-                                          a["step_surv"], self.times_.size, 0.5)
+                                          a["step_surv"], self._dense_survival, self.times_.size, 0.5)
         # the first grid time on or after the crossing's event time reads a curve at or below 0.5
         crossing = np.where(column >= 0, self.times_[np.maximum(column, 0)], np.inf)
         index = np.searchsorted(grid, crossing, side="left")

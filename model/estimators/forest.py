@@ -312,6 +312,10 @@ def forest_from_files(directory: str | Path, record: dict[str, Any]) -> Survival
         A file is missing or differs from the record.
     """
     compact = load_forest(directory, record)
+    # load the compiled scoring kernels now (a few tenths of a second), not on the first request
+    first = compact.times_[:1]
+    compact.predict_summary(np.zeros((1, compact.n_features_in)), first, grid=first,
+                            level=None if compact.inbag_gram is None else 0.95)
     forest = SurvivalForest(**compact.metadata["params"])
     forest.best_params_ = compact.metadata["best_params"]
     forest.compact_ = compact

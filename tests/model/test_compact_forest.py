@@ -250,9 +250,13 @@ def test_cached_node_tables_follow_the_columns(case):
         )
 
 
+@pytest.mark.parametrize("dense", [True, False])
 @pytest.mark.parametrize("n", [1, 5, 300])
-def test_summary_reads_the_whole_curve(case, n):
+def test_summary_reads_the_whole_curve(case, n, dense, monkeypatch):
     X, _, rsf, compact = case
+    # the median search reads a small forest's whole leaf curves, a large one's steps: both paths
+    monkeypatch.setattr(compact_forest, "_DENSE_LEAF_VALUES", 1 << 30 if dense else 0)
+    monkeypatch.setattr(compact, "_dense_survival", None)
     horizons = np.array([compact.times_[0] / 2, *np.quantile(compact.times_, [0.25, 0.5])])
     grid = compact.times_[::3]
     summary = compact.predict_summary(X[:n], horizons, grid=grid)
