@@ -206,3 +206,16 @@ def test_bad_parameters(data):
     X[0, 0] = np.nan
     with pytest.raises(ValueError, match="Input X contains NaN"):
         SurvivalForest(2).fit(X, data[1])
+
+
+def test_band_of_a_row_is_the_same_alone_or_in_a_batch():
+    # a patient scored alone (API) and in a file (batch) must get the same bits, band included
+    X, y = _native_cohort(300, seed=8)
+    forest = SurvivalForest(70, param_grid={"min_samples_leaf": [4]}, random_state=2).fit(X, y)
+    times = np.quantile(forest.unique_times_, [0.2, 0.5, 0.8])
+    batch = forest.predict_summary(X, times, grid=forest.unique_times_, level=0.95)
+    assert (batch["upper"] > batch["lower"]).any()
+    for row in (0, 77, 299):
+        alone = forest.predict_summary(X[row:row + 1], times, grid=forest.unique_times_, level=0.95)
+        for name in ("risk", "survival", "median", "lower", "upper"):
+            np.testing.assert_array_equal(alone[name], batch[name][row:row + 1])
