@@ -105,3 +105,35 @@ def test_constant_score_model_reports_undefined_apparent_slope(cohort):
     apparent = res.failures.query("resample == -1")
     assert apparent["metric"].tolist() == ["calibration_slope"] and (apparent["stage"] == "apparent").all()
     assert apparent["reason"].str.contains("constant").all()
+
+
+@pytest.mark.slow
+def test_cox_optimism_agrees_with_r_rms_validate_on_rossi():
+    """R rms validate (B = 2000, reference in tests/data/rms_validate_rossi.csv, made by rms_validate_rossi.R).
+
+    The apparent figures are deterministic and must agree to numerical precision; the optimism is a
+    bootstrap mean, so the two estimates (different random resamples) must agree within 3 Monte Carlo
+    standard errors: sd(per-resample optimism) * sqrt(1/200 + 1/2000).
+    """
+    from pathlib import Path
+
+    from lifelines.datasets import load_rossi
+    from sksurv.util import Surv
+
+    from cnslrisk.model.pipeline import make_pipeline
+
+    reference = pd.read_csv(Path(__file__).resolve().parents[1] / "data" / "rms_validate_rossi.csv", comment="#",
+                            index_col="index")
+    rossi = load_rossi()
+    X = rossi.drop(columns=["week", "arrest"]).astype(float)
+    y = Surv.from_arrays(rossi["arrest"] == 1, rossi["week"].astype(float))
+    res = bootstrap_optimism(partial(make_pipeline, "cox", numeric=list(X.columns)), X, y, resamples=200, seed=0,
+                             n_jobs=2)
+    r_c = {stage: 0.5 + reference.loc["Dxy", stage] / 2 for stage in ("apparent", "optimism")}
+    r_c["optimism"] -= 0.5  # Dxy = 2 (C - 0.5): an optimism in Dxy is twice that in C
+    assert res.apparent["c_index"] == pytest.approx(r_c["apparent"], abs=1e-9)
+    assert res.apparent["calibration_slope"] == pytest.approx(reference.loc["Slope", "apparent"], abs=1e-6)
+    per = res.per_resample.assign(d=res.per_resample["boot"] - res.per_resample["original"])
+    for metric, r_optimism in (("c_index", r_c["optimism"]), ("calibration_slope", reference.loc["Slope", "optimism"])):
+        sd = per.loc[per["metric"] == metric, "d"].std(ddof=1)
+        assert abs(res.optimism[metric] - r_optimism) <= 3 * sd * np.sqrt(1 / 200 + 1 / 2000), metric
