@@ -107,7 +107,7 @@ def score_cli(
     input_path: Annotated[Path | None, typer.Option("--input", "-i", help="Batch: a CSV or Parquet file of patients.", dir_okay=False)] = None,  # noqa: E501
     out_path: Annotated[Path | None, typer.Option("--out", "-o", help="Batch: the output file (CSV or Parquet, by extension), written atomically.", dir_okay=False)] = None,  # noqa: E501
     rejects_path: Annotated[Path | None, typer.Option("--rejects", help="Batch: score valid rows and write invalid ones here with their reasons (default: stop on any invalid row).", dir_okay=False)] = None,  # noqa: E501
-    allow_extra_columns: Annotated[bool, typer.Option("--allow-extra-columns", help="Batch: pass over columns the model does not use instead of refusing them.")] = False,  # noqa: E501
+    strict: Annotated[bool, typer.Option("--strict", help="Batch: refuse every column that is not a model input (by default such columns are ignored and listed).")] = False,  # noqa: E501
     chunk_size: Annotated[int, typer.Option("--chunk-size", help="Batch: rows per chunk (memory is bounded by it).", min=1)] = 100_000,  # noqa: E501
     no_band: Annotated[bool, typer.Option("--no-band", help="Batch: leave the 95 % band columns empty (a forest's bootstrap band costs about 50x its prediction).")] = False,  # noqa: E501
     horizons: Annotated[str | None, typer.Option("--horizons", help="Override the model's horizons, e.g. 3,6,12 (in the model's time unit).")] = None,  # noqa: E501
@@ -123,7 +123,9 @@ def score_cli(
     model's provenance, per-covariate contributions and applicability warnings. Many patients:
     `--input FILE --out FILE` streams in chunks with a progress bar, carries the id column through,
     and writes atomically; invalid rows stop the run unless `--rejects FILE` is given. Row counts
-    in = scored + rejected are printed. Example: `cnslrisk score --patient-file data/example_patient.json`
+    in = scored + rejected are printed, and the columns that are not model inputs, which are ignored
+    (`--strict` refuses them; a near-miss of an input's name is always refused).
+    Example: `cnslrisk score --patient-file data/example_patient.json`
     """
     from cnslrisk.registry import load_risk_model, resolve_model_uri, use_tracking
 
@@ -137,8 +139,7 @@ def score_cli(
         use_tracking(tracking_uri, explicit=True)
         model, _ = load_risk_model(resolve_model_uri(model_uri))
         if input_path is not None:
-            _score_batch(model, input_path, out_path, rejects_path, chosen, chunk_size, allow_extra_columns,
-                         not no_band)
+            _score_batch(model, input_path, out_path, rejects_path, chosen, chunk_size, strict, not no_band)
             return
         text = patient if patient is not None else patient_file.read_text(encoding="utf-8")
         records = parse_patients(text, "--patient" if patient is not None else str(patient_file))
@@ -177,7 +178,7 @@ def _plot(model: Any, result: dict[str, Any], path: Path) -> None:
 
 
 def _score_batch(model: Any, input_path: Path, out_path: Path, rejects_path: Path | None,
-                 horizons: tuple[float, ...] | None, chunk_size: int, allow_extra: bool, band: bool) -> None:
+                 horizons: tuple[float, ...] | None, chunk_size: int, strict: bool, band: bool) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from cnslrisk.serving.batch import count_rows, score_file
@@ -187,8 +188,10 @@ def _score_batch(model: Any, input_path: Path, out_path: Path, rejects_path: Pat
                   console=console) as display:
         task = display.add_task("scoring", total=total)
         summary = score_file(model, input_path, out_path, rejects_path=rejects_path, horizons=horizons,
-                             chunk_size=chunk_size, allow_extra_columns=allow_extra, band=band,
+                             chunk_size=chunk_size, strict=strict, band=band,
                              progress=lambda k: display.advance(task, k))
     console.print(f"rows in {summary.rows_in} = scored {summary.scored} + rejected {summary.rejected}; "
                   f"output {summary.out}" + (f", rejects {summary.rejects}" if summary.rejects else ""),
                   highlight=False)
+    if summary.ignored:
+        console.print(summary.columns.summary(), highlight=False, markup=False)

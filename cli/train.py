@@ -106,7 +106,7 @@ def train_cli(
     from cnslrisk.training import load_config, train
 
     with user_errors():
-        config = load_config(config_path, parse_overrides(overrides or []))
+        config = load_config(config_path, parse_overrides(overrides or []), training=True)
         display, advance = _progress_display(config)
         with display:
             result = train(config, progress=advance)

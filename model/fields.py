@@ -45,6 +45,12 @@ class Field:
     max: float | None = None
     min_exclusive: bool = False
     unique: bool = False
+    label: str | None = None
+
+    @property
+    def title(self) -> str:
+        """The label shown to people (forms, cards): ``label`` when given, else the column name."""
+        return self.label or self.name
 
     def expected(self) -> str:
         """Describe in words what a valid value of this field looks like."""

@@ -24,6 +24,7 @@ from ._checks import join_notes
 from .band import band_interval
 from .contract import Field, Schema, data_dictionary
 from .curves import predict_with_median
+from .inputs import InputColumns, sort_columns
 from .landmark import LandmarkModel
 from .outputs import horizon_label
 from .pipeline import SurvivalPipeline, pipeline_from_dict, pipeline_to_dict
@@ -114,6 +115,10 @@ class RiskModel:
     landmark : LandmarkModel, optional
         The post-response model (:mod:`cnslrisk.model.landmark`): adds the ``post_response_*``
         columns for patients whose best response is given.
+    contract : Schema, optional
+        The rules the training cohort was checked by (label, unit, type, range or levels of each
+        column, from the data dictionary or the training config, never from the data); scoring
+        input is checked by the same rules. Models saved without one use the CNSL data dictionary.
     """
 
     kind: str
@@ -128,6 +133,7 @@ class RiskModel:
     pattern: Pipeline | None = None
     band: list[SurvivalPipeline] | None = None
     landmark: LandmarkModel | None = None
+    contract: Schema | None = None
 
     @property
     def feature_columns(self) -> list[str]:
@@ -140,15 +146,62 @@ class RiskModel:
 
         With a post-response model its response column is an optional, checked category. Other
         data-dictionary fields may be present (a full cohort row); they are passed over unchecked,
-        since the model does not use them. Any other column is unknown.
+        since the model does not use them. Any other column is unknown. A covariate may be explicitly
+        missing (null: "unknown") only where the model was trained to impute it (``features.impute``);
+        otherwise the gap is refused, saying why.
         """
         f = self.features
+        imputed = tuple(self.feature_columns) if self.imputes else ()
+        refusal = "" if self.imputes else ("this model was trained without imputation (features.impute), so it cannot "
+                                           "score an unknown value")
+        if self.contract is not None:  # the model's own rules; its outcome and dictionary columns pass through
+            covariates = set(self.feature_columns)
+            used = {*covariates, f.get("id"), self.landmark.response if self.landmark else None} - {None}
+            fields = tuple(replace(spec, required=spec.name in covariates) for spec in self.contract.fields
+                           if spec.name in used)
+            others = tuple(spec.name for spec in self.contract.fields if spec.name not in used)
+            return Schema(fields, id=f.get("id"), time=None, event=None, cause=None,
+                          passthrough=(*others, *self.contract.passthrough), imputed=imputed, missing_note=refusal)
         schema = Schema.for_columns(binary=f["binary"], categorical=f["categorical"], numeric=f["numeric"],
                                     id=f.get("id"))
         if self.landmark is not None:
             schema = replace(schema, fields=(*schema.fields, self._response_field()))
         used = set(schema.names)
-        return replace(schema, passthrough=tuple(name for name in data_dictionary().names if name not in used))
+        return replace(schema, passthrough=tuple(name for name in data_dictionary().names if name not in used),
+                       imputed=imputed, missing_note=refusal)
+
+    @property
+    def imputes(self) -> bool:
+        """Whether the model fills missing covariates (``features.impute = "median"`` declared at training)."""
+        return self.pipeline.named_steps["encode"].impute is not None
+
+    def check_frame(self, frame: pd.DataFrame, *, strict: bool = False) -> tuple[pd.DataFrame, InputColumns]:
+        """Check a file's rows for scoring: its input columns by the model's contract, the others ignored.
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            Rows as read from a file (CSV text or typed Parquet values), any extra columns included.
+        strict : bool, default=False
+            Refuse every column that is not a model input instead of ignoring it.
+
+        Returns
+        -------
+        checked : pandas.DataFrame
+            The input columns, typed (as :meth:`Schema.check` returns them).
+        columns : InputColumns
+            Which columns were used and which ignored (:func:`~cnslrisk.model.inputs.sort_columns`).
+
+        Raises
+        ------
+        CohortValidationError
+            For a near-miss of an input's name, an extra column under ``strict``, and every invalid value.
+        """
+        schema = self.input_schema
+        names = {str(c): c for c in frame.columns}
+        columns = sort_columns(schema.names, schema.passthrough, list(names), strict=strict)
+        checked = schema.check(frame[[names[c] for c in columns.used]], require_outcome=False)
+        return checked, columns
 
     def _response_field(self) -> Field:
         name = self.landmark.response
@@ -386,6 +439,8 @@ class RiskModel:
             params["pattern"] = pipeline_to_dict(self.pattern)
         if self.landmark is not None:
             params["landmark"] = self.landmark.to_dict()
+        if self.contract is not None:
+            params["contract"] = self.contract.to_dict()
         path = directory / _PARAMS_FILE
         path.write_text(json.dumps(params, indent=1, allow_nan=True))
         return path
@@ -418,4 +473,5 @@ class RiskModel:
             pattern=pipeline_from_dict(params["pattern"], plain=True) if "pattern" in params else None,
             band=band,
             landmark=LandmarkModel.from_dict(params["landmark"]) if "landmark" in params else None,
+            contract=Schema.from_dict(params["contract"]) if "contract" in params else None,
         )

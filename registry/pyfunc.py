@@ -26,6 +26,6 @@ class CnslriskPyfunc(mlflow.pyfunc.PythonModel):
         self.model = RiskModel.load(context.artifacts[ARTIFACT_KEY])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        checked = self.model.input_schema.check(pd.DataFrame(model_input), require_outcome=False, allow_unknown=True)
+        checked, _ = self.model.check_frame(pd.DataFrame(model_input))  # extra columns ignored, as in files
         horizons = tuple(float(h) for h in (params or {}).get("horizons") or ()) or None
         return self.model.predict(checked, horizons=horizons)

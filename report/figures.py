@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from sksurv.nonparametric import kaplan_meier_estimator
 
 from cnslrisk.model.contract import data_dictionary
-from cnslrisk.training.config import ValidationConfig
+from cnslrisk.training.config import load_config
 from cnslrisk.training.plots import format_p, new_figure, numbers_at_risk, plot_forest
 
 __all__ = ["AT_RISK_FRACTION", "HORIZONS", "TICK_STEPS", "time_axis", "to_base64_png", "plot_km_groups",
@@ -30,8 +30,8 @@ __all__ = ["AT_RISK_FRACTION", "HORIZONS", "TICK_STEPS", "time_axis", "to_base64
 AT_RISK_FRACTION = 0.2
 """The time axis ends where fewer than this share of the plotted patients remain at risk (see :func:`time_axis`)."""
 
-HORIZONS = ValidationConfig().horizons
-"""Prediction horizons (months) that get a tick and a numbers-at-risk column: the training default."""
+HORIZONS = load_config().validation.horizons
+"""Prediction horizons (months) that get a tick and a numbers-at-risk column: the bundled config's."""
 
 TICK_STEPS = (1, 2, 3, 6, 12, 24, 60, 120)
 """Tick spacings in months (the data dictionary's unit of CNS-PFS1 and CNS-PFS2); the smallest giving <= 8 intervals."""

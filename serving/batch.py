@@ -20,6 +20,7 @@ import pandas as pd
 
 from cnslrisk.model import CohortValidationError, Problem
 from cnslrisk.model.cohort_io import cohort_format, partial_path
+from cnslrisk.model.inputs import InputColumns, sort_columns
 from cnslrisk.model.predictor import RiskModel
 
 __all__ = ["BatchSummary", "score_file", "count_rows", "DEFAULT_CHUNK_SIZE"]
@@ -29,13 +30,19 @@ DEFAULT_CHUNK_SIZE = 100_000
 
 @dataclass(frozen=True)
 class BatchSummary:
-    """Row counts of a batch run (``rows_in == scored + rejected`` always)."""
+    """Row counts of a batch run (``rows_in == scored + rejected`` always) and the columns it ignored."""
 
     rows_in: int
     scored: int
     rejected: int
     out: Path
     rejects: Path | None
+    columns: InputColumns | None = None
+
+    @property
+    def ignored(self) -> tuple[str, ...]:
+        """The input columns that are not model inputs, in file order (see :class:`InputColumns`)."""
+        return self.columns.ignored if self.columns is not None else ()
 
 
 def _csv_comment_lines(path: Path) -> int:
@@ -160,7 +167,7 @@ def score_file(
     rejects_path: str | os.PathLike[str] | None = None,
     horizons: tuple[float, ...] | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
-    allow_extra_columns: bool = False,
+    strict: bool = False,
     band: bool = True,
     progress: Callable[[int], None] | None = None,
 ) -> BatchSummary:
@@ -179,8 +186,10 @@ def score_file(
         Override the model's horizons.
     chunk_size : int, default=100000
         Rows per chunk; memory is bounded by the chunk, not the file.
-    allow_extra_columns : bool, default=False
-        Pass over columns the model does not use instead of refusing them.
+    strict : bool, default=False
+        Refuse every column that is not a model input. By default such columns are ignored (not
+        read into the output) and listed in the summary; a column whose name is a near-miss of a
+        missing input's is refused either way (:func:`~cnslrisk.model.inputs.sort_columns`).
     band : bool, default=True
         Compute the 95 % band (False: ``_lower``/``_upper`` left empty, for speed with forest models).
     progress : callable, optional
@@ -189,8 +198,8 @@ def score_file(
     Raises
     ------
     CohortValidationError
-        For unreadable or empty input, missing or unknown columns, and (without ``rejects_path``)
-        invalid rows; no output file is left behind.
+        For unreadable or empty input, missing columns, a near-miss column name (or, with ``strict``,
+        any extra column) and (without ``rejects_path``) invalid rows; no output file is left behind.
     """
     input_path, out_path = Path(input_path), Path(out_path)
     schema = model.input_schema
@@ -199,12 +208,17 @@ def score_file(
     problems: list[Problem] = []
     rows_in = scored = rejected = 0
     output_columns: list[str] = []
+    columns: InputColumns | None = None
     try:
         for chunk in _chunks(input_path, chunk_size):
             start, rows_in = rows_in, rows_in + len(chunk)
             chunk.index = pd.RangeIndex(start, rows_in)
+            if columns is None:  # the header: which columns are the model's inputs, which are ignored
+                columns = sort_columns(schema.names, schema.passthrough, [str(c) for c in chunk.columns],
+                                       strict=strict)
+            inputs = chunk[list(columns.used)]
             try:
-                checked = schema.check(chunk, require_outcome=False, allow_unknown=allow_extra_columns)
+                checked = schema.check(inputs, require_outcome=False)
                 bad_rows: dict[int, list[str]] = {}
             except CohortValidationError as exc:
                 found = _offset(exc.problems, start)
@@ -217,7 +231,7 @@ def score_file(
                     problems.extend(found)
                     continue
                 keep = ~np.isin(np.arange(start + 1, rows_in + 1), list(bad_rows))
-                checked = schema.check(chunk[keep], require_outcome=False, allow_unknown=allow_extra_columns)
+                checked = schema.check(inputs[keep], require_outcome=False)
             if bad_rows and rejects is not None:
                 positions = np.asarray(sorted(bad_rows)) - 1 - start
                 rejected_rows = _text_frame(chunk.iloc[positions]).assign(
@@ -244,4 +258,4 @@ def score_file(
             rejects.discard()
         raise
     return BatchSummary(rows_in=rows_in, scored=scored, rejected=rejected, out=out_path,
-                        rejects=Path(rejects_path) if rejects_path else None)
+                        rejects=Path(rejects_path) if rejects_path else None, columns=columns)

@@ -86,8 +86,10 @@ def check_input(model: RiskModel, frame: pd.DataFrame | list[dict[str, Any]], *,
     ----------
     model : RiskModel
     frame : pandas.DataFrame or list of dict
-        A DataFrame is returned checked as a DataFrame; JSON-like records as a dict of checked
-        columns (:meth:`~cnslrisk.model.contract.Schema.check_records`), which the model predicts from directly.
+        A DataFrame (a file's rows) is returned checked as a DataFrame of the model's input columns,
+        other columns ignored (:meth:`~cnslrisk.model.predictor.RiskModel.check_frame`); JSON-like
+        records as a dict of checked columns (:meth:`~cnslrisk.model.contract.Schema.check_records`),
+        which the model predicts from directly, an unknown field being an error.
     redact : bool, default=False
         Leave values and identifiers out of the error (for remote callers).
 
@@ -96,11 +98,10 @@ def check_input(model: RiskModel, frame: pd.DataFrame | list[dict[str, Any]], *,
     CohortValidationError
         Naming every invalid field and row (values and ids left out when ``redact``).
     """
-    schema = model.input_schema
     try:
-        if isinstance(frame, pd.DataFrame):
-            return schema.check(frame, require_outcome=False)
-        return schema.check_records(frame, require_outcome=False)
+        if isinstance(frame, pd.DataFrame):  # a file's rows: extra columns ignored (RiskModel.check_frame)
+            return model.check_frame(frame)[0]
+        return model.input_schema.check_records(frame, require_outcome=False)  # JSON: an unknown field is an error
     except CohortValidationError as exc:
         if redact:
             raise CohortValidationError(exc.problems, redact=True) from None
@@ -165,9 +166,17 @@ class Scorer:
         self.model = model
         self.info = info
 
-    def predict(self, frame: pd.DataFrame, horizons: tuple[float, ...] | None = None) -> pd.DataFrame:
-        """The public output columns for each row of ``frame`` (same as the CLI and the pyfunc)."""
-        return self.model.predict(check_input(self.model, frame), horizons=horizons)
+    def predict(self, frame: pd.DataFrame, horizons: tuple[float, ...] | None = None, *, strict: bool = False
+                ) -> pd.DataFrame:
+        """The public output columns for each row of ``frame`` (same as the CLI and the pyfunc).
+
+        Columns that are not model inputs are ignored and named in ``result.attrs["ignored_columns"]``;
+        a near-miss of an input's name is an error, and ``strict`` refuses every extra column.
+        """
+        checked, columns = self.model.check_frame(frame, strict=strict)
+        out = self.model.predict(checked, horizons=horizons)
+        out.attrs["ignored_columns"] = list(columns.ignored)
+        return out
 
     @property
     def card(self) -> dict[str, Any]:

@@ -1,27 +1,41 @@
 """The training config: one TOML file parsed into a typed, validated :class:`TrainingConfig`.
 
-Keys are those of the public interface (``shared/interface.md``); unknown keys are errors. Relative
-cohort paths are resolved against the folder of the config file. Dotted overrides
+Keys are those of the public interface (``docs/interface.md``); unknown keys are errors. The tables
+are pydantic dataclasses: every mistake is found at once and reported with its key path, the value
+and what is allowed (:mod:`.config_rules` words them and adds the cross-key and cohort checks).
+Relative paths are resolved against the folder of the config file. Dotted overrides
 (``validation.repeats=10``) are applied before validation, so they obey the same rules.
+
+A table the user writes means exactly what it says: a key it leaves out is empty or takes the
+documented default of that table (e.g. ``validation.folds = 5``), never a value of the bundled CNSL
+config. Column names, the time unit and the horizons have no defaults: they belong to a cohort.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import tomllib
+import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, Strict, StrictBool, StrictInt, StrictStr, TypeAdapter, ValidationError
+from pydantic import field_validator as _field_validator
+from pydantic.dataclasses import dataclass
 
 from cnslrisk.registry.tracking import DEFAULT_EXPERIMENT, DEFAULT_REGISTERED_MODEL, DEFAULT_TRACKING_URI
+
+from .config_rules import cohort_problems, one_per_mistake, pydantic_problems, semantic_problems, training_problems
 
 __all__ = [
     "ConfigError",
     "DataConfig",
     "FeaturesConfig",
+    "FieldConfig",
     "ModelsConfig",
     "ValidationConfig",
     "MlflowConfig",
@@ -33,119 +47,190 @@ __all__ = [
     "TrainingConfig",
     "load_config",
     "require_features",
+    "check_for_training",
     "default_config_path",
     "MODEL_KINDS",
 ]
 
 MODEL_KINDS = ("cox", "coxnet", "rsf")
 
+_TABLE = ConfigDict(extra="forbid")
+Number = Annotated[float, Strict()]  # an int or a float (TOML ``3`` and ``3.0``), never a string or a boolean
+NonNegative = Annotated[float, Strict(), Field(ge=0)]
+Columns = tuple[StrictStr, ...]
+Count = Annotated[StrictInt, Field(ge=1)]
+
 
 class ConfigError(ValueError):
-    """A config key is unknown, missing or has a value of the wrong kind."""
+    """Every mistake found in a config, each naming its key, the value and what is allowed.
+
+    Parameters
+    ----------
+    problems : str or sequence of str
+        One line per mistake.
+    source : str, optional
+        The config file (named in the message).
+    """
+
+    def __init__(self, problems: str | Sequence[str], *, source: str | None = None):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        where = f"config {source}" if source else "config"
+        if len(self.problems) == 1:
+            text = f"{where}: {self.problems[0]}"
+        else:
+            text = f"{len(self.problems)} problems in {where}:\n  " + "\n  ".join(self.problems)
+        super().__init__(text)
 
 
-@dataclass(frozen=True)
+def _blank_is_none(value: Any) -> Any:
+    """An empty string switches an optional column off: ``id = ""`` (no identifier), ``cause = ""``."""
+    return None if value == "" else value
+
+
+@dataclass(frozen=True, config=_TABLE)
 class DataConfig:
-    """``[data]``: where the cohort is and which columns hold the outcome."""
+    """``[data]``: where the cohort is and which columns hold the outcome (no defaults: they are the cohort's).
+
+    ``event`` may be left out when ``cause`` is given (event = cause != censored); ``censored`` is
+    then required. ``dictionary``: absent, the bundled CNSL data dictionary's rules apply to columns
+    with its names; a JSON file of the same format replaces it; ``""`` uses none.
+    """
 
     path: Path
-    id: str | None = "patient_id"
-    time: str = "pfs1_months"
-    event: str | None = "pfs1_event"
-    cause: str | None = "pattern"
-    censored: str = "none"
-    time_unit: str = "months"
+    time: StrictStr
+    time_unit: StrictStr
+    id: StrictStr | None = None
+    event: StrictStr | None = None
+    cause: StrictStr | None = None
+    censored: StrictStr | None = None
+    dictionary: StrictStr | None = None
+
+    @_field_validator("id", "event", "cause", mode="before")
+    @classmethod
+    def _optional_column(cls, value: Any) -> Any:
+        return _blank_is_none(value)
+
+    @_field_validator("censored", mode="before")
+    @classmethod
+    def _numeric_code(cls, value: Any) -> Any:
+        # numeric cause codes, e.g. censored = 0, compared as text like every cause value
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_TABLE)
 class FeaturesConfig:
-    """``[features]``: covariates by kind; ``impute`` declares imputation (default: refuse gaps).
+    """``[features]``: covariates by kind; ``impute = "median"`` declares imputation (absent: refuse gaps).
 
     A kind the table leaves out has no covariates: the bundled CNSL config's choice is in its own file,
     never a default here.
     """
 
-    binary: tuple[str, ...] = ()
-    categorical: tuple[str, ...] = ()
-    numeric: tuple[str, ...] = ()
-    impute: str | None = None
+    binary: Columns = ()
+    categorical: Columns = ()
+    numeric: Columns = ()
+    impute: Literal["median"] | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_TABLE)
+class FieldConfig:
+    """``[fields.<column>]``: the rules of one cohort column, declared by the modeller.
+
+    What the table says is the whole rule (nothing is inherited from the CNSL dictionary): ``type``
+    (default: the kind the config gives the column), ``levels`` of a category, ``min``/``max`` of a
+    number (``min_exclusive``), ``required`` (default true), and the ``label``, ``unit`` and
+    ``description`` shown beside the column in forms, cards and errors.
+    """
+
+    type: Literal["boolean", "category", "number", "integer", "string"] | None = None
+    levels: Columns = ()
+    min: Number | None = None
+    max: Number | None = None
+    min_exclusive: StrictBool = False
+    required: StrictBool = True
+    label: StrictStr | None = None
+    unit: StrictStr | None = None
+    description: StrictStr = ""
+
+
+@dataclass(frozen=True, config=_TABLE)
 class ModelsConfig:
     """``[models]``: which model types to fit and their fixed settings (``cox_alpha``: a ridge penalty
     on the Cox model, 0 = none)."""
 
-    fit: tuple[str, ...] = MODEL_KINDS
-    cox_alpha: float = 0.0
-    rsf_trees: int = 200
-    coxnet_l1_ratio: float = 0.5
-    inner_folds: int = 3
+    fit: tuple[Literal["cox", "coxnet", "rsf"], ...] = MODEL_KINDS
+    cox_alpha: NonNegative = 0.0
+    rsf_trees: Count = 200
+    coxnet_l1_ratio: Annotated[float, Strict(), Field(gt=0, le=1)] = 0.5
+    inner_folds: Annotated[StrictInt, Field(ge=2)] = 3
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_TABLE)
 class PatternConfig:
     """``[pattern]``: the relapse-pattern (competing risks) model, fitted when ``data.cause`` is given.
 
-    ``features`` must be among the configured covariates (default: pce and lmd, the study's
-    radiological risk factors, when configured, else every covariate); ``alpha`` is a small ridge
-    penalty per cause-specific Cox model (10-14 events per pattern cannot support an unpenalised fit).
+    ``features`` must be among the configured covariates (default: all of them). ``alpha = 0`` (the
+    default) is the standard cause-specific Cox model, with Firth's penalty only for a cause whose
+    partial likelihood is monotone (separation); ``alpha > 0`` is an explicit ridge penalty instead.
     """
 
-    features: tuple[str, ...] = ()
-    alpha: float = 0.1
-    repeats: int = 2
+    features: Columns = ()
+    alpha: NonNegative = 0.0
+    repeats: Count = 2
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_TABLE)
 class LandmarkConfig:
     """``[landmark]``: the post-response model, fitted when ``time`` is given.
 
-    At ``time`` (from infusion, in ``data.time_unit``; the first response assessment) the patients
-    still progression-free with a known ``response`` are refitted on the time left, with the response
-    as a covariate beside ``features`` (default: the pattern model's covariates). ``alpha`` is a ridge
-    penalty on its Cox model: a response level held by a few patients cannot support an unpenalised fit.
+    At ``time`` (from the time origin, in ``data.time_unit``; the first response assessment) the
+    patients still event-free with a known ``response`` are refitted on the time left, with the
+    response as a covariate beside ``features`` (default: the pattern model's covariates). ``alpha``
+    as in ``[pattern]``: 0 is the standard Cox model (Firth's penalty only under separation, e.g. a
+    response level without events), ``> 0`` an explicit ridge penalty.
     """
 
-    time: float | None = None
-    response: str = "best_response"
-    features: tuple[str, ...] = ()
-    alpha: float = 0.1
+    time: Annotated[float, Strict(), Field(gt=0)] | None = None
+    response: StrictStr | None = None
+    features: Columns = ()
+    alpha: NonNegative = 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_TABLE)
 class ValidationConfig:
-    """``[validation]``: repeated CV, bootstrap optimism and prediction horizons (in ``time_unit``)."""
+    """``[validation]``: repeated CV, bootstrap optimism and prediction horizons (in ``data.time_unit``).
 
-    folds: int = 5
-    repeats: int = 10
-    bootstrap: int = 200
-    horizons: tuple[float, ...] = (3.0, 6.0, 12.0)
-    calibration_groups: int = 4
-    band_resamples: int = 50
+    ``horizons`` has no default: it is in the cohort's time unit (a training config must give it).
+    """
+
+    folds: Annotated[StrictInt, Field(ge=2)] = 5
+    repeats: Count = 10
+    bootstrap: Annotated[StrictInt, Field(ge=0)] = 200
+    horizons: tuple[Annotated[float, Strict(), Field(gt=0)], ...] = ()
+    calibration_groups: Annotated[StrictInt, Field(ge=2)] = 4
+    band_resamples: Annotated[StrictInt, Field(ge=20)] = 50
     # a forest's 95 % band: "jackknife" (infinitesimal jackknife over its own trees) or "refits"
-    forest_band: str = "jackknife"
+    forest_band: Literal["jackknife", "refits"] = "jackknife"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_TABLE)
 class MlflowConfig:
     """``[mlflow]``: tracking store and registry names (``MLFLOW_TRACKING_URI`` wins over ``tracking_uri``)."""
 
-    tracking_uri: str = DEFAULT_TRACKING_URI
-    experiment: str = DEFAULT_EXPERIMENT
-    registered_model: str = DEFAULT_REGISTERED_MODEL
+    tracking_uri: StrictStr = DEFAULT_TRACKING_URI
+    experiment: StrictStr = DEFAULT_EXPERIMENT
+    registered_model: StrictStr = DEFAULT_REGISTERED_MODEL
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_TABLE)
 class PromotionConfig:
     """``[promotion]``: the gate ``cnslrisk promote`` applies before moving ``champion``."""
 
-    c_index_margin: float = 0.02
-    slope_lower: float = 0.7
-    slope_upper: float = 1.3
+    c_index_margin: NonNegative = 0.02
+    slope_lower: Number = 0.7
+    slope_upper: Number = 1.3
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_TABLE)
 class SelectionConfig:
     """``[selection]``: how the model to register is chosen from the out-of-fold comparison.
 
@@ -155,11 +240,11 @@ class SelectionConfig:
     0.01 for ``c_index``). See :mod:`cnslrisk.training.selection`.
     """
 
-    rule: str = "ibs"
-    margin: float | None = None
+    rule: Literal["ibs", "c_index"] = "ibs"
+    margin: NonNegative | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_TABLE)
 class ComputeConfig:
     """``[compute]``: where the resampling runs.
 
@@ -169,29 +254,30 @@ class ComputeConfig:
     Results are identical on every backend.
     """
 
-    backend: str = "local"
-    address: str | None = None
-    tls_ca_file: str | None = None
-    tls_cert_file: str | None = None
-    tls_key_file: str | None = None
+    backend: Literal["local", "dask"] = "local"
+    address: StrictStr | None = None
+    tls_ca_file: StrictStr | None = None
+    tls_cert_file: StrictStr | None = None
+    tls_key_file: StrictStr | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_TABLE)
 class TrainingConfig:
     """A whole, validated training config."""
 
     data: DataConfig
-    features: FeaturesConfig = field(default_factory=FeaturesConfig)
-    models: ModelsConfig = field(default_factory=ModelsConfig)
-    validation: ValidationConfig = field(default_factory=ValidationConfig)
-    mlflow: MlflowConfig = field(default_factory=MlflowConfig)
-    promotion: PromotionConfig = field(default_factory=PromotionConfig)
-    pattern: PatternConfig = field(default_factory=PatternConfig)
-    landmark: LandmarkConfig = field(default_factory=LandmarkConfig)
-    selection: SelectionConfig = field(default_factory=SelectionConfig)
-    compute: ComputeConfig = field(default_factory=ComputeConfig)
-    seed: int = 0
-    n_jobs: int = 1
+    features: FeaturesConfig = dataclasses.field(default_factory=FeaturesConfig)
+    fields: dict[StrictStr, FieldConfig] = dataclasses.field(default_factory=dict)
+    models: ModelsConfig = dataclasses.field(default_factory=ModelsConfig)
+    validation: ValidationConfig = dataclasses.field(default_factory=ValidationConfig)
+    mlflow: MlflowConfig = dataclasses.field(default_factory=MlflowConfig)
+    promotion: PromotionConfig = dataclasses.field(default_factory=PromotionConfig)
+    pattern: PatternConfig = dataclasses.field(default_factory=PatternConfig)
+    landmark: LandmarkConfig = dataclasses.field(default_factory=LandmarkConfig)
+    selection: SelectionConfig = dataclasses.field(default_factory=SelectionConfig)
+    compute: ComputeConfig = dataclasses.field(default_factory=ComputeConfig)
+    seed: Annotated[StrictInt, Field(ge=0)] = 0
+    n_jobs: StrictInt = 1
     source: str = "<defaults>"
 
     @property
@@ -202,9 +288,8 @@ class TrainingConfig:
 
     @property
     def pattern_features(self) -> list[str]:
-        """Covariates of the relapse-pattern model (see :class:`PatternConfig`)."""
-        columns = self.feature_columns
-        return list(self.pattern.features) or [c for c in ("pce", "lmd") if c in columns] or columns
+        """Covariates of the relapse-pattern model (``pattern.features``, default: every covariate)."""
+        return list(self.pattern.features) or self.feature_columns
 
     @property
     def landmark_features(self) -> list[str]:
@@ -212,7 +297,7 @@ class TrainingConfig:
         return list(self.landmark.features) or self.pattern_features
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain, TOML/JSON-safe form (paths as strings, tuples as lists)."""
+        """Plain, TOML/JSON-safe form (paths as strings, tuples as lists, unset keys left out)."""
 
         def plain(value: Any) -> Any:
             if isinstance(value, Path):
@@ -223,71 +308,25 @@ class TrainingConfig:
                 return {k: plain(v) for k, v in value.items() if v is not None}
             return value
 
-        return plain(asdict(self))
+        return plain(dataclasses.asdict(self))
 
 
-_SECTIONS = {
-    "data": DataConfig,
-    "features": FeaturesConfig,
-    "models": ModelsConfig,
-    "validation": ValidationConfig,
-    "mlflow": MlflowConfig,
-    "promotion": PromotionConfig,
-    "pattern": PatternConfig,
-    "landmark": LandmarkConfig,
-    "selection": SelectionConfig,
-    "compute": ComputeConfig,
-}
-_TOP = {"seed": "int", "n_jobs": "int"}
+_ADAPTER = TypeAdapter(TrainingConfig)
+
+
+def _keys(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls) if f.name != "source"]
+
+
+# the keys each table takes ("" the top level, "fields.*" every [fields.<column>]): the closest one to a misspelt key
+TABLE_KEYS = {"": _keys(TrainingConfig), "fields.*": _keys(FieldConfig),
+              **{name: _keys(kind) for name, kind in typing.get_type_hints(TrainingConfig).items()
+                 if dataclasses.is_dataclass(kind)}}
 
 
 def default_config_path() -> Path:
     """The bundled config that trains on the bundled synthetic example cohort."""
     return Path(str(resources.files("cnslrisk.data").joinpath("default_config.toml")))
-
-
-def _check_type(where: str, value: Any, annotation: str) -> Any:
-    """Coerce ``value`` to the annotated type (annotations are strings here) or raise naming the key."""
-    def is_number(v: Any) -> bool:
-        return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-    number = is_number(value)
-    if annotation.startswith("tuple[float"):
-        if not isinstance(value, list) or not all(is_number(v) for v in value):
-            raise ConfigError(f"config key {where} must be a list of numbers; got {value!r}")
-        return tuple(float(v) for v in value)
-    if annotation.startswith("tuple[str"):
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"config key {where} must be a list of column names; got {value!r}")
-        return tuple(value)
-    if annotation == "int":
-        if not number or int(value) != value or isinstance(value, float):
-            raise ConfigError(f"config key {where} must be a whole number; got {value!r}")
-        return value
-    if annotation in ("float", "float | None"):
-        if not number:
-            raise ConfigError(f"config key {where} must be a number; got {value!r}")
-        return float(value)
-    if not isinstance(value, str):
-        raise ConfigError(f"config key {where} must be a string; got {value!r}")
-    return value
-
-
-def _build_section(name: str, cls: type, values: Any) -> Any:
-    if not isinstance(values, dict):
-        raise ConfigError(f"config key {name} must be a table ([{name}]); got {values!r}")
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ConfigError(f"unknown config key {name}.{unknown[0]}; expected one of {', '.join(known)}")
-    if name == "data" and isinstance(values.get("censored"), int):
-        values = {**values, "censored": str(values["censored"])}  # numeric cause codes, e.g. censored = 0
-    kwargs = {key: _check_type(f"{name}.{key}", value, known[key].type) for key, value in values.items()}
-    try:
-        return cls(**kwargs)
-    except TypeError:
-        missing = [f for f in known if f not in kwargs]
-        raise ConfigError(f"config key {name}.{missing[0]} is required") from None
 
 
 def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
@@ -300,81 +339,44 @@ def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def _validate(config: TrainingConfig) -> None:
-    v, m, d, f = config.validation, config.models, config.data, config.features
-    horizons = list(v.horizons)
-    checks = [
-        (v.folds >= 2, f"validation.folds must be at least 2; got {v.folds}"),
-        (v.repeats >= 1, f"validation.repeats must be at least 1; got {v.repeats}"),
-        (v.bootstrap >= 0, f"validation.bootstrap must be 0 or more; got {v.bootstrap}"),
-        (len(horizons) > 0 and min(horizons) > 0, f"validation.horizons must be positive; got {horizons}"),
-        (horizons == sorted(set(horizons)), f"validation.horizons must be increasing; got {horizons}"),
-        (v.calibration_groups >= 2, f"validation.calibration_groups must be at least 2; got {v.calibration_groups}"),
-        (v.band_resamples >= 20, f"validation.band_resamples must be at least 20; got {v.band_resamples}"),
-        (v.forest_band in ("jackknife", "refits"),
-         f"validation.forest_band must be \"jackknife\" or \"refits\"; got {v.forest_band!r}"),
-        (len(m.fit) > 0, "models.fit must name at least one of cox, coxnet, rsf"),
-        (m.cox_alpha >= 0, f"models.cox_alpha must be 0 or more; got {m.cox_alpha}"),
-        (config.landmark.alpha >= 0, f"landmark.alpha must be 0 or more; got {config.landmark.alpha}"),
-        (m.rsf_trees >= 1, f"models.rsf_trees must be at least 1; got {m.rsf_trees}"),
-        (0.0 < m.coxnet_l1_ratio <= 1.0, f"models.coxnet_l1_ratio must be in (0, 1]; got {m.coxnet_l1_ratio}"),
-        (m.inner_folds >= 2, f"models.inner_folds must be at least 2; got {m.inner_folds}"),
-        (config.n_jobs >= 1 or config.n_jobs == -1, f"n_jobs must be a whole number >= 1 or -1; got {config.n_jobs}"),
-        (f.impute in (None, "median"), f"features.impute must be \"median\" or absent; got {f.impute!r}"),
-        (config.selection.rule in ("ibs", "c_index"),
-         f"selection.rule must be \"ibs\" or \"c_index\"; got {config.selection.rule!r}"),
-        (config.compute.backend in ("local", "dask"),
-         f"compute.backend must be \"local\" or \"dask\"; got {config.compute.backend!r}"),
-        (config.selection.margin is None or config.selection.margin >= 0,
-         f"selection.margin must be 0 or more; got {config.selection.margin}"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(message)
-    for kind in m.fit:
-        if kind not in MODEL_KINDS:
-            raise ConfigError(f"models.fit: {kind!r} is not one of {{{', '.join(MODEL_KINDS)}}}")
-    columns = config.feature_columns
-    repeated = sorted({c for c in columns if columns.count(c) > 1})
-    if repeated:
-        raise ConfigError(f"features: column {repeated[0]} is listed more than once")
-    unknown_pattern = [c for c in config.pattern.features if c not in columns]
-    if unknown_pattern:
-        raise ConfigError(f"pattern.features: {unknown_pattern[0]} is not one of the configured covariates")
-    if config.pattern.alpha < 0 or config.pattern.repeats < 1:
-        raise ConfigError("pattern.alpha must be >= 0 and pattern.repeats >= 1")
-    outcome = {d.id, d.time, d.event, d.cause} - {None}
-    clash = sorted(outcome & set(columns))
-    if clash:
-        raise ConfigError(f"features: column {clash[0]} is an id or outcome column and cannot be a covariate")
-    _validate_landmark(config, outcome)
-
-
-def _validate_landmark(config: TrainingConfig, outcome: set[str]) -> None:
-    lm, columns, horizons = config.landmark, config.feature_columns, config.validation.horizons
-    if lm.time is None:
+def _resolve_paths(raw: dict[str, Any], folder: Path) -> None:
+    """Relative cohort and dictionary paths are read from the config file's folder."""
+    data = raw.get("data")
+    if not isinstance(data, dict):
         return
-    if not 0 < lm.time < max(horizons):
-        raise ConfigError(f"landmark.time must be after infusion and before the last horizon ({max(horizons):g}); "
-                          f"got {lm.time:g}")
-    if lm.response in columns or lm.response in outcome:
-        raise ConfigError(f"landmark.response: {lm.response} is a covariate or an outcome column; it must be the "
-                          "best-response column (known only after infusion)")
-    unknown = [c for c in lm.features if c not in columns]
-    if unknown:
-        raise ConfigError(f"landmark.features: {unknown[0]} is not one of the configured covariates")
+    for key in ("path", "dictionary"):
+        value = data.get(key)
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            data[key] = str((folder / value).resolve())
 
 
 def require_features(config: TrainingConfig) -> None:
     """Training needs covariates (``evaluate`` and ``promote`` take them from the model instead)."""
     if not config.feature_columns:
-        raise ConfigError("features: at least one covariate is needed in binary, categorical or numeric "
-                          f"(config {config.source})")
+        raise ConfigError("`features`: at least one covariate is needed in binary, categorical or numeric",
+                          source=config.source)
+
+
+def check_for_training(config: TrainingConfig) -> None:
+    """What training needs beyond a valid config: covariates, and a cohort file whose columns and follow-up
+    match the config (names checked against the file's header, with close matches suggested).
+
+    Raises
+    ------
+    ConfigError
+        With every problem found.
+    """
+    raw = config.to_dict()
+    problems = training_problems(raw) + cohort_problems(raw)
+    if problems:
+        raise ConfigError(problems, source=config.source)
 
 
 def load_config(
     path: str | os.PathLike[str] | None = None,
     overrides: Mapping[str, Any] | Sequence[tuple[str, Any]] = (),
+    *,
+    training: bool = False,
 ) -> TrainingConfig:
     """Read, override and validate a training config.
 
@@ -384,6 +386,10 @@ def load_config(
         A TOML file; default: the bundled config on the bundled example cohort.
     overrides : mapping or sequence of (dotted key, value), optional
         E.g. ``{"validation.repeats": 2}``; applied before validation.
+    training : bool, default=False
+        Also check what training needs (:func:`check_for_training`): covariates, the cohort file, its
+        column names and follow-up. ``evaluate`` and ``promote`` read a config for its outcome
+        columns and registry names only.
 
     Returns
     -------
@@ -392,8 +398,9 @@ def load_config(
     Raises
     ------
     ConfigError
-        For a missing file, invalid TOML, an unknown key, a wrong type or an invalid value; the
-        message names the key.
+        With every problem at once: a missing file, invalid TOML, an unknown or misspelt key (with
+        the closest allowed key), a missing required key, a wrong type, an invalid value, and with
+        ``training`` a column the cohort lacks (with the closest column name). Each names its key.
     """
     path = Path(path) if path is not None else default_config_path()
     try:
@@ -406,25 +413,19 @@ def load_config(
     items = overrides.items() if isinstance(overrides, Mapping) else overrides
     for key, value in items:
         _set_dotted(raw, key, value)
-    unknown = sorted(set(raw) - set(_SECTIONS) - set(_TOP))
-    if unknown:
-        expected = ", ".join([*_TOP, *_SECTIONS])
-        raise ConfigError(f"unknown config key {unknown[0]}; expected one of {expected}")
-    if "data" not in raw or "path" not in raw.get("data", {}):
-        raise ConfigError("config key data.path is required (the cohort file, CSV or Parquet)")
-    sections = {name: _build_section(name, cls, raw[name]) for name, cls in _SECTIONS.items() if name in raw}
-    if "cause" in raw["data"] and "event" not in raw["data"]:
-        sections["data"] = replace(sections["data"], event=None)  # event = (cause != censored)
-    # an empty string switches an optional column off: id = "" (no identifier), cause = "" (no pattern model)
-    sections["data"] = replace(sections["data"], **{k: None for k in ("id", "event", "cause")
-                                                     if getattr(sections["data"], k) == ""})
-    if sections["data"].event is None and sections["data"].cause is None:
-        raise ConfigError("data.event is required when data.cause is empty")
-    cohort = Path(sections["data"].path)
-    if not cohort.is_absolute():
-        cohort = (path.parent / cohort).resolve()
-    sections["data"] = replace(sections["data"], path=cohort)
-    top = {key: _check_type(key, raw[key], kind) for key, kind in _TOP.items() if key in raw}
-    config = TrainingConfig(**sections, **top, source=str(path))
-    _validate(config)
+    _resolve_paths(raw, path.parent)
+    problems: list[str] = []
+    config = None
+    try:
+        if "source" in raw:  # set by the loader, never by a file
+            problems.append("`source`: unknown config key source")
+            raw.pop("source")
+        config = _ADAPTER.validate_python({**raw, "source": str(path)})
+    except ValidationError as exc:
+        problems += pydantic_problems(exc, TABLE_KEYS)
+    problems += semantic_problems(raw)
+    if training:
+        problems += training_problems(raw) + cohort_problems(raw)
+    if problems or config is None:
+        raise ConfigError(one_per_mistake(problems), source=str(path))
     return config

@@ -81,7 +81,7 @@ def cohort_config(model: RiskModel, cohort: str | os.PathLike[str], config: Trai
 def load_cohort(model: RiskModel, cohort: str | os.PathLike[str], config: TrainingConfig | None = None
                 ) -> TrainingData:
     """Read and validate a cohort for ``model`` (see :func:`cohort_config`); raises CohortValidationError."""
-    return load_training_data(cohort_config(model, cohort, config))
+    return load_training_data(cohort_config(model, cohort, config), contract=model.contract)
 
 
 def _bootstrap(y: np.ndarray, risk: np.ndarray, survival: np.ndarray, times: np.ndarray, horizons: Sequence[float],

@@ -20,7 +20,7 @@ from cnslrisk.model.predictor import RiskModel
 from .card import build_card, card_files
 from .comparison import Comparison
 from .comparison_figures import plot_paired_differences
-from .config import MODEL_KINDS, TrainingConfig, load_config, require_features
+from .config import MODEL_KINDS, TrainingConfig, check_for_training, load_config
 from .data import TrainingData, load_training_data
 from .fit import (
     Candidate,
@@ -129,6 +129,7 @@ def _risk_model(candidate: Candidate, config: TrainingConfig, data: TrainingData
         time_grid=np.asarray(grid, dtype=float),
         risk_cutpoints=risk_cutpoints(candidate.pipeline.predict(data.X)),
         training_km=training_km(data.y),
+        contract=data.contract,
     )
 
 
@@ -212,9 +213,10 @@ def train(
     ConfigError, CohortValidationError
         Before any MLflow run is created.
     """
-    if not isinstance(config, TrainingConfig):
-        config = load_config(config, overrides)
-    require_features(config)
+    if isinstance(config, TrainingConfig):
+        check_for_training(config)
+    else:
+        config = load_config(config, overrides, training=True)
     data = load_training_data(config)
     kinds = [kind for kind in MODEL_KINDS if kind in config.models.fit]  # simplest first
     comparison = compare_candidates(kinds, config, data, progress=progress)

@@ -120,7 +120,7 @@ def test_the_config_maps_the_cohorts_column_names(registry, tmp_path):
                                                   "pattern": "relapse"})
     write_cohort(frame, tmp_path / "renamed.csv", provenance={"source": "synthetic"})
     (tmp_path / "map.toml").write_text('[data]\npath = "renamed.csv"\ntime = "months"\nevent = "progressed"\n'
-                                       'cause = "relapse"\n')
+                                       'cause = "relapse"\ncensored = "none"\ntime_unit = "months"\n')
     done = run("evaluate", f"models:/{NAME}/1", "--cohort", tmp_path / "renamed.csv", "--config", tmp_path / "map.toml",
                "--json", "--bootstrap", "0", "--no-log")
     assert done.returncode == 0, done.stderr

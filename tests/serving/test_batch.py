@@ -110,15 +110,58 @@ def test_file_level_problems(registered, cohort, tmp_path):
     write_cohort(cohort.drop(columns=["lmd"]).assign(favourite_colour="red"), tmp_path / "cols.csv")
     with pytest.raises(CohortValidationError) as info:
         score_file(registered.model, tmp_path / "cols.csv", tmp_path / "out.csv")
-    text = str(info.value)
-    assert "field favourite_colour: unknown column" in text and "field lmd: required column is missing" in text
+    assert [p.message() for p in info.value.problems] == ["field lmd: required column is missing; expected one of "
+                                                         "{true, false}"]
     assert not (tmp_path / "out.csv").exists()
 
 
-def test_extra_columns_can_be_allowed(registered, cohort, tmp_path):
+def _registry_extract(cohort: pd.DataFrame) -> pd.DataFrame:
+    """The cohort with 30 columns a registry carries and the model does not use (ids, dates, labs, codes)."""
+    rng = np.random.default_rng(4)
+    extras = {f"lab_{i:02d}": rng.normal(size=len(cohort)).round(2) for i in range(20)}
+    extras.update({f"site_code_{i}": "A" for i in range(5)})
+    extras.update({"admission_date": "2024-01-02", "discharge_date": "2024-02-03", "hospital": "X",
+                   "study_arm": "none", "followup_visit": "3"})
+    return cohort.assign(**extras)
+
+
+def test_a_registry_extract_with_30_extra_columns_scores_and_lists_them(registered, cohort, tmp_path):
+    extract = _registry_extract(cohort)
+    write_cohort(extract, tmp_path / "in.csv")
+    summary = score_file(registered.model, tmp_path / "in.csv", tmp_path / "out.csv", chunk_size=100)
+    assert (summary.rows_in, summary.scored, summary.rejected) == (250, 250, 0)
+    used = set(registered.model.input_schema.names)
+    assert summary.ignored == tuple(c for c in extract.columns if c not in used)
+    assert len(summary.ignored) == 30 + sum(c not in used for c in cohort.columns)
+    # the training config's outcome columns and the dictionary's other fields are known; the registry's are not
+    assert {"pfs1_months", "pfs1_event", "pattern", "sex"} <= set(summary.columns.recognised)
+    assert not {"lab_00", "hospital"} & set(summary.columns.recognised)
+    assert summary.columns.summary().startswith(f"ignored {len(summary.ignored)} column(s) the model does not use: ")
+    write_cohort(cohort, tmp_path / "plain.csv")
+    score_file(registered.model, tmp_path / "plain.csv", tmp_path / "plain_out.csv", chunk_size=100)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "out.csv"), pd.read_csv(tmp_path / "plain_out.csv"))
+
+
+def test_strict_rejects_every_extra_column_by_name(registered, cohort, tmp_path):
     write_cohort(cohort.assign(site_code="A"), tmp_path / "in.csv")
-    summary = score_file(registered.model, tmp_path / "in.csv", tmp_path / "out.csv", allow_extra_columns=True)
-    assert summary.scored == 250
+    with pytest.raises(CohortValidationError) as info:
+        score_file(registered.model, tmp_path / "in.csv", tmp_path / "out.csv", strict=True)
+    fields = [p.field for p in info.value.problems]
+    assert "site_code" in fields and "pfs1_months" in fields and "lmd" not in fields
+    assert all("--strict refuses every column the model does not use" in p.expected for p in info.value.problems)
+    assert not (tmp_path / "out.csv").exists() and not list(tmp_path.glob(".*.partial"))
+
+
+@pytest.mark.parametrize(("typo", "meant"), [("LMD", "lmd"), ("ldm", "lmd"), ("prior_line", "prior_lines"),
+                                             ("Cnsl-Type", "cnsl_type")])
+def test_a_near_miss_of_an_input_name_is_an_error_naming_both(registered, cohort, tmp_path, typo, meant):
+    write_cohort(cohort.rename(columns={meant: typo}), tmp_path / "in.csv")
+    with pytest.raises(CohortValidationError) as info:
+        score_file(registered.model, tmp_path / "in.csv", tmp_path / "out.csv")
+    messages = [p.message() for p in info.value.problems]
+    assert f"field {typo}: looks like the model input {meant!r}, which the file lacks: rename the column to " \
+           f"{meant!r} (or remove it)" in messages
+    assert not (tmp_path / "out.csv").exists()
 
 
 def test_count_rows_matches_the_file(cohort, tmp_path):

@@ -116,11 +116,13 @@ def test_same_data_config_and_seed_give_identical_landmark_models(fitted):
 
 
 def test_config_rejects_an_impossible_landmark(tmp_path):
-    with pytest.raises(ConfigError, match="landmark.time must be after infusion and before the last horizon"):
+    with pytest.raises(ConfigError, match=r"`landmark.time = 24`: must be after the time origin and before the last "
+                                          r"horizon \(12\)"):
         load_config(overrides={"landmark.time": 24})
-    with pytest.raises(ConfigError, match="landmark.response: pce is a covariate"):
+    with pytest.raises(ConfigError, match="`landmark.response = 'pce'`: pce is a covariate"):
         load_config(overrides={"landmark.response": "pce"})
-    with pytest.raises(ConfigError, match="landmark.features: bridging is not one of the configured covariates"):
+    with pytest.raises(ConfigError, match=r"`landmark.features = \['bridging'\]`: bridging is not one of the configured "
+                                          "covariates"):
         load_config(overrides={"landmark.features": ["bridging"]})
 
 

@@ -71,6 +71,10 @@ def test_train_against_a_real_mlflow_server(mlflow_server, tmp_path, monkeypatch
     (tmp_path / "c.toml").write_text(f"""
 [data]
 path = "cohort.csv"
+id = "patient_id"
+time = "pfs1_months"
+event = "pfs1_event"
+time_unit = "months"
 [features]
 binary = ["pce", "lmd"]
 [models]
@@ -79,6 +83,7 @@ fit = ["cox"]
 folds = 3
 repeats = 1
 bootstrap = 5
+horizons = [3, 6, 12]
 [mlflow]
 tracking_uri = "sqlite:///{tmp_path}/must-not-be-used.db"
 registered_model = "remote-pfs1"

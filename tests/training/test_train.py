@@ -21,6 +21,11 @@ n_jobs = 1
 
 [data]
 path = "{path}"
+id = "patient_id"
+time = "pfs1_months"
+event = "pfs1_event"
+cause = "pattern"
+censored = "none"
 time_unit = "months"
 
 [features]
@@ -40,6 +45,7 @@ horizons = [3, 6, 12]
 
 [landmark]
 time = 1
+response = "best_response"
 
 [mlflow]
 tracking_uri = "sqlite:///{db}"
