@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ._app import app, console, err_console, fail, user_errors
+from .score_summary import print_summary
 
 __all__ = ["score_cli", "parse_patients", "parse_horizons"]
 
@@ -36,66 +37,6 @@ def parse_horizons(text: str | None) -> tuple[float, ...] | None:
     if min(values) <= 0 or list(values) != sorted(set(values)):
         raise ValueError(f"--horizons {text!r}: horizons must be positive and increasing")
     return values
-
-
-def _print_summary(result: dict[str, Any], time_unit: str) -> None:
-    from rich.table import Table
-
-    p = result["provenance"]
-    console.print(f"model [bold]{p['model_name']}[/] version {p['model_version']} (alias {p['model_alias']}), "
-                  f"{p['model_type']}; trained on a {p['training_source']} cohort (n = {p['training_n']}, "
-                  f"{p['training_events']} events); out-of-fold C {p['validated_c_index'] or float('nan'):.3f}",
-                  highlight=False)
-    if p["not_for_clinical_use"]:
-        console.print(f"[bold red]{p['notice']}[/]")
-    for row in result["predictions"]:
-        table = Table(title=f"patient {row.get('patient_id') or ''}".strip(), show_header=True)
-        table.add_column(f"horizon ({time_unit})")
-        table.add_column("CNS-PFS1", justify="right")
-        table.add_column("95 % band", justify="right")
-        for h in result["horizons"]:
-            label = f"{h:g}"
-            low, high = row[f"survival_{label}_lower"], row[f"survival_{label}_upper"]
-            band = "n/a" if low is None else f"{low:.0%} – {high:.0%}"
-            table.add_row(label, f"{row[f'survival_{label}']:.0%}", band)
-        console.print(table)
-        median = row["median_time"]
-        console.print(f"median CNS-PFS1: {'not reached' if median is None else f'{median:.1f} {time_unit}'}; "
-                      f"risk group: [bold]{row['risk_group']}[/] (risk score {row['risk_score']:.2f})", highlight=False)
-        if row.get("likely_pattern") is not None or any(k.startswith("cif_") for k in row):
-            for h in result["horizons"]:
-                suffix = f"_{h:g}"
-                cifs = {k[4:-len(suffix)]: v for k, v in row.items() if k.startswith("cif_") and k.endswith(suffix)}
-                console.print(f"cumulative incidence by {h:g} {time_unit}: "
-                              + ", ".join(f"{k} {v:.0%}" for k, v in cifs.items()), highlight=False)
-            console.print(f"most likely pattern should progression occur: {row['likely_pattern']}", highlight=False)
-        _print_post_response(result, row, time_unit)
-        contributions = sorted(row["contributions"].items(), key=lambda kv: -abs(kv[1]))
-        console.print("contributions to the risk score: " + ", ".join(f"{k} {v:+.2f}" for k, v in contributions),
-                      highlight=False)
-        for warning in row["warnings"]:
-            console.print(f"[yellow]warning:[/] {warning}", highlight=False, markup=True)
-
-
-def _print_post_response(result: dict[str, Any], row: dict[str, Any], time_unit: str) -> None:
-    """The post-response prediction, when the patient's best response was given (labelled as such)."""
-    landmark = result["provenance"].get("post_response")
-    shown = [h for h in result["horizons"] if row.get(f"post_response_survival_{h:g}") is not None]
-    if not landmark or not shown:
-        return
-    c_index = landmark["validated_c_index"] or float("nan")
-    console.print(f"[bold]post-response prediction[/] (valid for {landmark['valid_for']}; {landmark['n']} such "
-                  f"patients, {landmark['events']} events, out-of-fold C {c_index:.3f}):", highlight=False)
-    for h in shown:
-        label = f"{h:g}"
-        low, high = row[f"post_response_survival_{label}_lower"], row[f"post_response_survival_{label}_upper"]
-        band = "n/a" if low is None else f"{low:.0%} – {high:.0%}"
-        survival = row[f"post_response_survival_{label}"]
-        console.print(f"  CNS-PFS1 at {label} {time_unit}: {survival:.0%} (95 % band {band})", highlight=False)
-    median = row["post_response_median_time"]
-    pattern = row.get("post_response_likely_pattern") or "n/a"
-    console.print(f"  median CNS-PFS1: {'not reached' if median is None else f'{median:.1f} {time_unit}'}; most likely "
-                  f"pattern should progression occur: {pattern}", highlight=False)
 
 
 # fmt: off
@@ -152,7 +93,7 @@ def score_cli(
                 row.pop("curve", None)
         typer.echo(json.dumps(result, indent=2))
     else:
-        _print_summary(result, model.time_unit)
+        print_summary(model, result, records)
 
 
 def _score_patients(model: Any, records: list[dict[str, Any]], horizons: tuple[float, ...] | None,

@@ -38,6 +38,8 @@ class SchemaLike(Protocol):
     censored: str
     post_progression: tuple[str, ...]
     passthrough: tuple[str, ...]
+    imputed: tuple[str, ...]
+    missing_note: str
 
     def by_name(self) -> dict[str, Field]: ...
 
@@ -266,13 +268,14 @@ def _check_columns(schema: SchemaLike, columns: Mapping[str, np.ndarray], *, req
     report.problems.extend(header)
     present = {name: _present(text) for name, text in texts.items()}
     parsed = {name: _convert(specs[name], text, present[name], report) for name, text in texts.items()}
-    for name in needed & set(texts):
+    note = f"; {schema.missing_note}" if schema.missing_note else ""
+    for name in needed & set(texts) - set(schema.imputed):
         missing = ~present[name]
         if name == schema.time and schema.event in parsed:
             event_true = parsed[schema.event] == 1.0
             report.add_rows(missing & event_true, name, None, "missing value: event without time")
             missing &= ~event_true
-        report.add_rows(missing, name, None, f"missing value; expected {specs[name].expected()}")
+        report.add_rows(missing, name, None, f"missing value; expected {specs[name].expected()}{note}")
     for name, text in texts.items():
         if specs[name].unique:
             report.add_rows(_duplicated(text), name, text, "is a duplicate identifier (each row must have its own)")

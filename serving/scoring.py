@@ -11,6 +11,9 @@ from cnslrisk.model.outputs import json_safe
 from cnslrisk.model.predictor import RiskModel
 from cnslrisk.registry import load_risk_model, model_card, resolve_model_uri, use_tracking
 
+from .plain_language import PlainLanguage
+from .post_response import post_response_curves
+
 __all__ = ["provenance", "check_input", "score_records", "Scorer", "load"]
 
 
@@ -123,8 +126,10 @@ def score_records(
     dict
         ``provenance`` (see :func:`provenance`), ``horizons``, ``contribution_method`` and
         ``predictions``: one dict per patient with the public output columns (null for a median
-        not reached), ``contributions`` per covariate and, with ``curve``, ``curve`` = {time,
-        survival, lower, upper} on the model's time grid.
+        not reached), ``contributions`` per covariate, ``plain_language``
+        (:class:`~cnslrisk.serving.plain_language.PlainLanguage`) and, with ``curve``, ``curve`` = {time,
+        survival, lower, upper} on the model's time grid and, with a post-response model,
+        ``post_response_curve`` (:func:`~cnslrisk.serving.post_response.post_response_curves`).
     """
     checked = check_input(model, records, redact=redact)
     encoded = model.encode(checked)
@@ -132,11 +137,14 @@ def score_records(
     contributions = model.contribution_arrays(checked, encoded=encoded)
     predicted = {k: v.tolist() for k, v in predicted.items()}  # Python scalars at once: cheaper than per value
     contributions = {k: v.tolist() for k, v in contributions.items()}
+    words = PlainLanguage(model, tuple(horizons or model.horizons))
+    responses = checked.get(model.landmark.response) if model.landmark is not None else None
     rows = []
     for i in range(len(predicted["risk_score"])):
         item = {k: json_safe(v[i]) for k, v in predicted.items()}
         item["warnings"] = [w for w in predicted["warnings"][i].split("; ") if w]
         item["contributions"] = {k: json_safe(v[i]) for k, v in contributions.items()}
+        item["plain_language"] = words.describe(item, None if responses is None else json_safe(responses[i]))
         rows.append(item)
     if curve:
         times, survival, lower, upper = model.survival_curve(checked)
@@ -144,6 +152,9 @@ def score_records(
             item["curve"] = {"time": times.tolist(), "survival": survival[i].tolist(),
                              "lower": None if lower is None else lower[i].tolist(),
                              "upper": None if upper is None else upper[i].tolist()}
+        if model.landmark is not None:
+            for item, extra in zip(rows, post_response_curves(model, checked, len(rows)), strict=True):
+                item["post_response_curve"] = extra
     return {
         "provenance": provenance(model),
         "horizons": list(horizons or model.horizons),

@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Tag, create_model
 from pydantic import Field as PydanticField
 
 from cnslrisk.model.contract import Field, Schema, data_dictionary
+from cnslrisk.serving.labels import field_label, level_label
 
-__all__ = ["MAX_PATIENTS", "field_spec", "patient_model", "predict_body", "body_tag", "PredictResponse",
+__all__ = ["MAX_PATIENTS", "field_spec", "unknown_rule", "patient_model", "predict_body", "body_tag", "PredictResponse",
            "ModelResponse", "HealthResponse", "ErrorItem", "ErrorResponse", "ReloadResponse"]
 
 MAX_PATIENTS = 1000  # patients in one request (the body limit bounds it too)
@@ -42,21 +43,33 @@ def _value_type(spec: Field) -> Any:
     return Annotated[str, PydanticField(strict=True)]
 
 
-def _description(spec: Field) -> str:
+_UNKNOWN = {"imputed": "null (unknown): scored with the imputation declared at training (features.impute)",
+            "refused": "null (unknown): refused, since this model was trained without imputation (features.impute)"}
+
+
+def unknown_rule(schema: Schema, spec: Field) -> str:
+    """How an explicitly unknown (null) value of a field is treated: ``imputed``, ``refused`` or ``optional``."""
+    if not spec.required:
+        return "optional"
+    return "imputed" if spec.name in schema.imputed else "refused"
+
+
+def _description(spec: Field, unknown: str) -> str:
     parts = [spec.description or spec.name]
     if spec.unit:
         parts.append(f"unit: {spec.unit}")
     parts.append(f"allowed: {spec.expected()}")
-    if not spec.required:
-        parts.append("optional")
+    parts.append(_UNKNOWN.get(unknown, "optional"))
     return "; ".join(parts)
 
 
-def field_spec(spec: Field, default: Any = None) -> dict[str, Any]:
-    """One field as the web form and ``GET /v1/model`` describe it (name, type, unit, levels, bounds, help)."""
-    return {"name": spec.name, "type": spec.type, "unit": spec.unit, "levels": list(spec.levels),
+def field_spec(spec: Field, unknown: str) -> dict[str, Any]:
+    """One field as the web form and ``GET /v1/model`` describe it: name, clinical label, type, unit, levels
+    with their labels, bounds, help, and how an unknown value is treated (:func:`unknown_rule`)."""
+    return {"name": spec.name, "label": field_label(spec), "type": spec.type, "unit": spec.unit,
+            "levels": list(spec.levels), "level_labels": {level: level_label(spec, level) for level in spec.levels},
             "min": spec.min, "max": spec.max, "min_exclusive": spec.min_exclusive, "required": spec.required,
-            "role": spec.role, "description": spec.description, "expected": spec.expected(), "default": default}
+            "role": spec.role, "description": spec.description, "expected": spec.expected(), "unknown": unknown}
 
 
 def patient_model(schema: Schema) -> type[BaseModel]:
@@ -73,15 +86,19 @@ def patient_model(schema: Schema) -> type[BaseModel]:
         ``Patient``: one attribute per schema field (required fields required, the others
         ``None`` by default), the schema's pass-through columns optional and unchecked (as the
         validator treats them), unknown fields forbidden; descriptions, units and allowed values
-        feed the OpenAPI schema.
+        feed the OpenAPI schema. A required field may be sent as null (the user's explicit
+        "unknown"): the validator then scores it by the model's declared imputation or refuses it
+        saying why, one wording for the API, the CLI and files.
     """
     attributes: dict[str, Any] = {}
     dictionary = data_dictionary().by_name()
     for spec in schema.fields:
         extra = {"x-role": spec.role, **({"x-unit": spec.unit} if spec.unit else {})}
-        info = PydanticField(description=_description(spec), title=spec.name, json_schema_extra=extra)
+        info = PydanticField(description=_description(spec, unknown_rule(schema, spec)), title=spec.name,
+                             json_schema_extra=extra)
         kind = _value_type(spec)
-        attributes[spec.name] = (Annotated[kind, info], ...) if spec.required else (Annotated[kind | None, info], None)
+        attributes[spec.name] = (Annotated[kind | None, info], ...) if spec.required else (
+            Annotated[kind | None, info], None)
     for name in getattr(schema, "passthrough", ()):
         known = dictionary.get(name)
         text = (known.description if known else name) + "; not used by this model: accepted and passed over unchecked"
@@ -117,7 +134,12 @@ class PredictResponse(BaseModel):
     predictions: list[dict[str, Any]] = PydanticField(
         description="one object per patient: the id when given, risk_score, risk_group, survival_<h> with "
                     "_lower/_upper, median_time (null when not reached), cif_<cause>_<h> and likely_pattern "
-                    "with a pattern model, warnings, contributions and, with curve=true, curve")
+                    "with a pattern model, warnings, contributions, plain_language (the prediction in words: "
+                    "summary, e.g. 'Of 100 patients like this, about 43 would be alive and free of CNS "
+                    "progression at 6 months.', and per horizon its sentence, the counts out of 100 of an icon "
+                    "array (per_100, adding up to 100), a statement when the 95 % band is too wide to guide a "
+                    "decision; warnings reworded; the covariates each panel uses; post_response; see "
+                    "cnslrisk.serving.plain_language) and, with curve=true, curve and post_response_curve")
 
 
 class ModelResponse(BaseModel):

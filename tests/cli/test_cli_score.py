@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 
-import pandas as pd
 import pytest
 
 PATIENT = {"patient_id": "P-1", "age": 61, "ecog": 1, "cnsl_type": "primary", "prior_lines": 2,
@@ -44,25 +43,55 @@ def test_one_patient_json_matches_the_library(registered):
     assert result["provenance"]["model_alias"] == "champion"
 
 
+def words(text: str) -> str:
+    """The printed text with its line breaks undone (the console wraps at its width)."""
+    return " ".join(text.split())
+
+
 def test_summary_horizons_and_plot(registered, tmp_path):
+    from cnslrisk.serving.scoring import score_records
+
     done = run(registered, "--patient", json.dumps(PATIENT), "--horizons", "1,24", "--plot", str(tmp_path / "c.png"))
     assert done.returncode == 0, done.stderr
-    assert "NOT FOR CLINICAL USE" in done.stdout and "median CNS-PFS1" in done.stdout
-    assert "│ 24 " in done.stdout and "│ 1 " in done.stdout
+    text = words(done.stdout)
+    assert "NOT FOR CLINICAL USE" in text and "Median CNS-PFS1:" in text
+    assert "1 month " in text and "24 months " in text and "1 months" not in text
+    plain = score_records(registered.model, [PATIENT], horizons=(1.0, 24.0))["predictions"][0]["plain_language"]
+    for entry in plain["horizons"]:  # the JSON's plain-language sentences, before the table of numbers
+        assert entry["sentence"] in text
+        assert text.index(entry["sentence"]) < text.index("time from infusion")
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_summary_prints_warnings_before_the_numbers(registered):
+    from cnslrisk.serving.scoring import score_records
+
+    patient = {**PATIENT, "age": 99}  # outside the training range
+    done = run(registered, "--patient", json.dumps(patient))
+    assert done.returncode == 0, done.stderr
+    text = words(done.stdout)
+    plain = score_records(registered.model, [patient])["predictions"][0]["plain_language"]
+    assert plain["warnings"], "age 99 must be flagged"
+    for warning in plain["warnings"]:
+        assert warning in text and text.index(warning) < text.index("In plain words:") < text.index("time from")
+    assert text.index("Read first:") < text.index("In plain words:")
+
+
 def test_summary_labels_the_post_response_prediction_only_when_a_response_is_given(registered):
+    from cnslrisk.serving.scoring import score_records
+
     without = run(registered, "--patient", json.dumps(PATIENT))
     assert without.returncode == 0, without.stderr
-    assert "post-response prediction" not in without.stdout
+    assert "Post-response prediction" not in without.stdout
     given = run(registered, "--patient", json.dumps({**PATIENT, "best_response": "PD"}))
     assert given.returncode == 0, given.stderr
+    text = words(given.stdout)
     landmark = registered.model.landmark
-    assert f"post-response prediction (valid for patients progression-free at {landmark.time:g} months" in given.stdout
-    expected = registered.model.predict(registered.model.input_schema.check(
-        pd.DataFrame([{**PATIENT, "best_response": "PD"}]), require_outcome=False))
-    assert f"CNS-PFS1 at 6 months: {expected['post_response_survival_6'].iloc[0]:.0%}" in given.stdout
+    assert f"Post-response prediction, after the first response assessment ({landmark.time:g} month" in text
+    assert f"Holds only for a patient still alive and free of CNS progression {landmark.time:g} month" in text
+    post = score_records(registered.model, [{**PATIENT, "best_response": "PD"}])["predictions"][0]
+    for entry in post["plain_language"]["post_response"]["horizons"]:
+        assert entry["sentence"] in text
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from cnslrisk.model.predictor import RiskModel
 
 from ..dependencies import LoadedModel, ModelHolder, get_holder, get_loaded, require_token
-from ..schemas import ErrorResponse, ModelResponse, ReloadResponse, field_spec
+from ..schemas import ErrorResponse, ModelResponse, ReloadResponse, field_spec, unknown_rule
 
 __all__ = ["router", "input_fields"]
 
@@ -18,30 +18,16 @@ router = APIRouter(prefix="/v1/model", tags=["model"], dependencies=[Depends(req
                    responses={401: {"model": ErrorResponse}})
 
 
-def _default(model: RiskModel, spec: Any) -> Any:
-    """A sensible starting value for the form: the training mean, the reference level, false; none for an
-    optional category (the best response: not known at infusion)."""
-    if spec.type == "category" and not spec.required:
-        return None
-    if spec.type == "boolean":
-        return False
-    if spec.type == "category":
-        return spec.levels[0] if spec.levels else None
-    if spec.type in ("number", "integer"):
-        means = getattr(model.pipeline.named_steps["encode"], "mean_", {}) or {}
-        value = means.get(spec.name, spec.min if spec.min is not None else 0.0)
-        return int(round(value)) if spec.type == "integer" else round(float(value), 1)
-    return None
-
-
 def input_fields(model: RiskModel) -> list[dict[str, Any]]:
-    """The covariates the model needs plus its optional id and best response, described from the data dictionary."""
+    """The covariates the model needs plus its optional id and best response, described from the model's contract.
 
+    No starting values: the form opens empty, so that nothing is predicted for a value nobody entered.
+    """
     schema = model.input_schema
     wanted = {model.features.get("id")} | set(model.feature_columns)
     if model.landmark is not None:
         wanted.add(model.landmark.response)
-    return [field_spec(f, _default(model, f)) for f in schema.fields if f.name in wanted]
+    return [field_spec(f, unknown_rule(schema, f)) for f in schema.fields if f.name in wanted]
 
 
 @router.get("", response_model=ModelResponse, summary="The model being served")
