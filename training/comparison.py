@@ -39,12 +39,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 from sklearn.base import BaseEstimator
-from sksurv.nonparametric import kaplan_meier_estimator
 
 from cnslrisk.model.estimators._breslow import step_lookup
 
 from .calibration import calibration_in_the_large, calibration_slope_at
 from .crossval import Factory, Progress, failure_reason, fold_splits, run_chunked, survival_grid
+from .ipcw import kaplan_meier
 from .metrics import horizon_label, score_predictions
 
 __all__ = ["KaplanMeierNull", "Comparison", "compare", "corrected_interval", "metric_names", "reference_kinds",
@@ -67,7 +67,7 @@ class KaplanMeierNull(BaseEstimator):
     """
 
     def fit(self, X: Any, y: np.ndarray) -> KaplanMeierNull:
-        self.unique_times_, self.survival_ = kaplan_meier_estimator(y[y.dtype.names[0]], y[y.dtype.names[1]])
+        self.unique_times_, self.survival_ = kaplan_meier(y[y.dtype.names[0]], y[y.dtype.names[1]])
         return self
 
     def predict(self, X: Any) -> np.ndarray:

@@ -11,6 +11,11 @@ is dropped or filled. scikit-survival's inverse-probability-of-censoring-weighte
 need the censoring distribution of the training data at every test time, so the test outcome is
 administratively censored at the training follow-up (:func:`follow_up_limit`) and the returned
 ``note`` says so whenever that changed a test subject.
+
+The figures are scikit-survival's, computed by :mod:`.concordance` (Harrell's and Uno's C in
+O(n log n)) and :mod:`.ipcw` (the censoring distribution fitted once per test set, every horizon in
+one pass), which repeat its arithmetic and so give the same numbers; inputs scikit-survival would
+refuse (no event, a non-finite score) still go to scikit-survival, so that its error is the reason.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ from sksurv.nonparametric import kaplan_meier_estimator
 from cnslrisk.model.estimators import CoxPH
 from cnslrisk.model.estimators._breslow import RiskSets, partial_likelihood
 from cnslrisk.model.outputs import horizon_label
+
+from .concordance import comparable_counts, concordance_from_counts
+from .ipcw import CensoringSurvival, brier_scores, dynamic_auc, kaplan_meier, uno_c
 
 __all__ = [
     "horizon_label",
@@ -70,7 +78,7 @@ def follow_up_limit(y_train: np.ndarray) -> float:
 def _follow_up(y_train: np.ndarray) -> tuple[float, bool]:
     """The truncation time and whether G is still positive at it."""
     event, time = y_train[y_train.dtype.names[0]], y_train[y_train.dtype.names[1]]
-    times, g = kaplan_meier_estimator(event, time, reverse=True)
+    times, g = (kaplan_meier if _plain(y_train, events=False) else kaplan_meier_estimator)(event, time, reverse=True)
     zero = np.flatnonzero(g <= 0)
     return (float(times[zero[0]]), False) if zero.size else (float(time.max()), True)
 
@@ -112,10 +120,25 @@ def harrell_c(y: np.ndarray, risk: np.ndarray) -> float:
     .. [1] Harrell FE, Lee KL, Mark DB. Multivariable prognostic models. Stat Med 1996;15:361-387.
     """
     event_name, time_name = y.dtype.names
+    risk = np.asarray(risk)
     try:
+        if _plain(y) and y.size >= 2 and _finite(risk) and risk.shape == y.shape:
+            return concordance_from_counts(comparable_counts(y[event_name], y[time_name], risk))
+        # what scikit-survival refuses, it refuses with its own message
         return float(concordance_index_censored(y[event_name], y[time_name], risk)[0])
     except NoComparablePairException as exc:
         raise ValueError("no comparable pairs") from exc
+
+
+def _plain(y: np.ndarray, events: bool = True) -> bool:
+    """Whether scikit-survival takes outcome ``y`` as it is (bool events, finite times >= 0, an event)."""
+    event, time = y[y.dtype.names[0]], y[y.dtype.names[1]]
+    return (event.dtype == bool and time.dtype.kind in "fiu" and (not events or bool(event.any()))
+            and _finite(time) and bool((time >= 0).all()))
+
+
+def _finite(values: np.ndarray) -> bool:
+    return values.dtype.kind in "fiu" and bool(np.isfinite(values).all())
 
 
 def _undefined_reason(exc: Exception) -> str:
@@ -201,8 +224,16 @@ def score_predictions(
         else ""
     )
     t_test, e_test = y_cut[time_name], y_cut[event_name]
+    risk, survival = np.asarray(risk), np.asarray(survival)
+    # the censoring distribution fitted once for every metric, unless scikit-survival would refuse the inputs
+    fast = _plain(y_train) and _plain(y_cut) and _finite(risk) and _finite(survival)
+    censoring = CensoringSurvival(y_train[event_name], y_train[time_name]) if fast else None
+
     no_event = "" if e_test.any() else "all test samples are censored before the training follow-up"
-    record("uno_c", no_event, lambda: concordance_index_ipcw(y_train, y_cut, risk, tau=tau)[0])
+    if censoring is not None and (e_test & (t_test < tau)).any():
+        record("uno_c", no_event, uno_c, censoring, e_test, t_test, risk, tau)
+    else:
+        record("uno_c", no_event, lambda: concordance_index_ipcw(y_train, y_cut, risk, tau=tau)[0])
 
     def horizon_problem(h: float) -> str:
         if h >= tau:
@@ -213,19 +244,53 @@ def score_predictions(
             return f"no test subject is followed beyond horizon {h:g}"
         return ""
 
-    for h in horizons:
-        h = float(h)
-        label, j = horizon_label(h), column[h]
-        problem = horizon_problem(h)
-        auc_problem = problem or ("" if (e_test & (t_test <= h)).any() else f"no test event by horizon {h:g}")
-        record(f"auc_{label}", auc_problem, lambda t: cumulative_dynamic_auc(y_train, y_cut, risk, [t])[0][0], h)
-        record(f"brier_{label}", problem, lambda t, s: brier_score(y_train, y_cut, s, [t])[1][0], h, survival[:, j])
-
     lo, hi = float(min(horizons)), float(max(horizons))
     grid = (times >= lo) & (times <= hi)
     ibs_problem = "needs at least two horizons" if lo == hi else (horizon_problem(lo) or horizon_problem(hi))
-    record("ibs", ibs_problem, integrated_brier_score, y_train, y_cut, survival[:, grid], times[grid])
+    problems = {float(h): horizon_problem(float(h)) for h in horizons}
+    auc_problems = {h: problem or ("" if (e_test & (t_test <= h)).any() else f"no test event by horizon {h:g}")
+                    for h, problem in problems.items()}
+    if censoring is not None:  # every horizon in one pass; a failure fails each figure it would have failed
+        auc = _batch(lambda at: dynamic_auc(censoring, e_test, t_test, risk, at),
+                     [h for h, problem in auc_problems.items() if not problem])
+        columns = sorted({column[h] for h, problem in problems.items() if not problem}
+                         | (set() if ibs_problem else set(np.flatnonzero(grid))))
+        brier = _batch(lambda at: brier_scores(censoring, e_test, t_test, survival[:, [column[t] for t in at]],
+                                               np.asarray(at)), [float(times[j]) for j in columns])
+    else:
+        def auc(t: float) -> float:
+            return cumulative_dynamic_auc(y_train, y_cut, risk, [t])[0][0]
+
+        def brier(t: float) -> float:
+            return brier_score(y_train, y_cut, survival[:, column[t]], [t])[1][0]
+
+    for h, problem in problems.items():
+        label = horizon_label(h)
+        record(f"auc_{label}", auc_problems[h], auc, h)
+        record(f"brier_{label}", problem, brier, h)
+
+    if censoring is not None:
+        def ibs(at: np.ndarray) -> float:  # integrated_brier_score's trapezoidal rule
+            return np.trapezoid([brier(float(t)) for t in at], at) / (at[-1] - at[0])
+
+        record("ibs", ibs_problem, ibs, times[grid])
+    else:
+        record("ibs", ibs_problem, integrated_brier_score, y_train, y_cut, survival[:, grid], times[grid])
     return {"metrics": metrics, "reasons": reasons, "note": note, "truncation": tau}
+
+
+def _batch(compute: Callable[[list[float]], np.ndarray], points: list[float]) -> Callable[[float], float]:
+    """``compute(points)`` once; a lookup per point that raises the batch's error, if it failed."""
+    try:
+        values = dict(zip(points, compute(points), strict=True)) if points else {}
+    except (ValueError, ZeroDivisionError, FloatingPointError) as exc:
+        error = exc
+
+        def failed(_: float) -> float:
+            raise error
+
+        return failed
+    return values.__getitem__
 
 
 def _cox_on_score(y: np.ndarray, score: np.ndarray) -> CoxPH:

@@ -3,7 +3,13 @@ import pandas as pd
 import pytest
 from lifelines import CoxPHFitter
 from sksurv.linear_model import CoxPHSurvivalAnalysis
-from sksurv.metrics import concordance_index_ipcw
+from sksurv.metrics import (
+    brier_score,
+    concordance_index_censored,
+    concordance_index_ipcw,
+    cumulative_dynamic_auc,
+    integrated_brier_score,
+)
 from sksurv.util import Surv
 
 from cnslrisk.model import outputs
@@ -134,6 +140,28 @@ def test_scores_match_sksurv_after_administrative_censoring(cohort):
         "brier_12",
         "ibs",
     }
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_scores_are_sksurv_figures_bit_for_bit(cohort, tied):
+    # every figure is scikit-survival's own function on the same (truncated) outcome, to the last bit
+    y_train, y_test, risk, surv, times = _fold(cohort)
+    if tied:  # tied times and a score on two levels, as a model on pCE alone gives
+        y_train, y_test = (_tied(cohort)[:45], _tied(cohort)[45:])
+        risk = np.round(risk) * 0.5
+    horizons = [3.0, 6.0, 12.0]
+    out = score_predictions(y_train, y_test, risk, surv, times, horizons)["metrics"]
+    tau = follow_up_limit(y_train)
+    cut = y_test.copy()
+    late = cut["time"] > tau
+    cut["time"][late], cut["event"][late] = tau, False
+    expected = {"c_index": concordance_index_censored(y_test["event"], y_test["time"], risk)[0],
+                "uno_c": concordance_index_ipcw(y_train, cut, risk, tau=tau)[0],
+                "ibs": integrated_brier_score(y_train, cut, surv, times)}
+    for j, h in zip([0, 1, 3], horizons, strict=True):
+        expected[f"auc_{h:g}"] = cumulative_dynamic_auc(y_train, cut, risk, [h])[0][0]
+        expected[f"brier_{h:g}"] = brier_score(y_train, cut, surv[:, j], [h])[1][0]
+    assert out == expected
 
 
 def test_undefined_metrics_are_nan_with_reason(cohort):
