@@ -101,7 +101,7 @@ def bench_fit(sizes: list[int], trees: int, grid: str) -> None:
               f"{peak:,.0f} | {r['nodes']:,} | {r['steps']:,} | {r['forest_mb']:.1f} | {load:.2f} |", flush=True)
 
 
-def _cohort_and_config(folder: Path, n: int, fit: str, **validation: int) -> Path:
+def _cohort_and_config(folder: Path, n: int, fit: str) -> Path:
     cohort = folder / f"cohort_{n}.csv"
     if not cohort.exists():
         subprocess.run([sys.executable, "-m", "cnslrisk.cli", "synth", "--n", str(n), "--seed", "0", "--out",
@@ -111,8 +111,6 @@ def _cohort_and_config(folder: Path, n: int, fit: str, **validation: int) -> Pat
     text = default_config_path().read_text().replace('path = "example_cohort.csv"', f'path = "{cohort}"')
     text = text.replace('fit = ["cox", "coxnet", "rsf"]', f"fit = {fit}")
     text = text.replace('tracking_uri = "sqlite:///mlflow.db"', f'tracking_uri = "sqlite:///{folder}/mlflow.db"')
-    for key, value in validation.items():
-        text = text.replace("[validation]\n", f"[validation]\n{key} = {value}\n")
     config = folder / f"config_{n}_{fit.strip('[]').replace(chr(34), '')}.toml"
     config.write_text(text)
     return config
@@ -140,7 +138,7 @@ def bench_score(rows: int, sizes: list[int]) -> None:
         for kind in ("cox", "rsf"):
             from cnslrisk.training import train
 
-            config = (_cohort_and_config(folder, n, f'["{kind}"]', repeats=1, bootstrap=10) if n != 60 else None)
+            config = _cohort_and_config(folder, n, f'["{kind}"]') if n != 60 else None
             overrides = {"models.fit": [kind], "validation.repeats": 1, "validation.bootstrap": 10,
                          "mlflow.tracking_uri": uri, "mlflow.registered_model": f"bench-{kind}-{n}"}
             result = train(config, overrides=overrides)

@@ -69,12 +69,15 @@ def first_column_at_or_below(leaves: np.ndarray, ptr: np.ndarray, columns: np.nd
                     leaf = leaves[b, row]
                     if dense.shape[0]:
                         value = dense[leaf, mid[row]]
-                    else:
-                        value = 1.0
-                        for k in range(ptr[leaf], ptr[leaf + 1]):
-                            if columns[k] > mid[row]:
-                                break
-                            value = survival[k]
+                    else:  # the last step at or before the column, by bisection (a leaf may hold hundreds)
+                        first, stop = ptr[leaf], ptr[leaf + 1]
+                        while first < stop:
+                            half = (first + stop) // 2
+                            if columns[half] <= mid[row]:
+                                first = half + 1
+                            else:
+                                stop = half
+                        value = survival[first - 1] if first > ptr[leaf] else 1.0
                     total[row] += value
         for row in range(n_rows):
             if lo[row] < hi[row]:

@@ -47,7 +47,7 @@ _ROWS_PER_THREAD = 4096
 _BLOCK_ROWS = 8192
 _CACHED_TABLES = 8
 _DENSE_VALUES = 1 << 20  # rows x grid values held at once for whole curves
-_DENSE_LEAF_VALUES = 1 << 17  # leaves x grid values kept for the median search of a small forest
+_DENSE_LEAF_VALUES = 1 << 20  # leaves x grid values kept for the median search of a small forest (8 MB)
 _INITIAL = {"survival": 1.0, "cum_hazard": 0.0}
 _STEPS = {"survival": "step_surv", "cum_hazard": "step_chf"}
 ARRAYS = ("node_offsets", "feature", "threshold", "children_left", "children_right", "missing_left",
@@ -411,7 +411,7 @@ class CompactForest:
 
     def _median(self, leaves: np.ndarray, grid: np.ndarray) -> np.ndarray:
         a = self.arrays
-        if self._dense_survival is None:  # a small forest's whole curves (1 MB at most), else none
+        if self._dense_survival is None:  # a small forest's whole curves (8 MB at most), else none
             small = self.n_leaves_ * self.times_.size <= _DENSE_LEAF_VALUES
             self._dense_survival = (dense_rows(a["step_ptr"], a["step_col"], a["step_surv"], 1.0,
                                                np.arange(self.n_leaves_), self.times_.size) if small

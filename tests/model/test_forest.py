@@ -219,3 +219,20 @@ def test_band_of_a_row_is_the_same_alone_or_in_a_batch():
         alone = forest.predict_summary(X[row:row + 1], times, grid=forest.unique_times_, level=0.95)
         for name in ("risk", "survival", "median", "lower", "upper"):
             np.testing.assert_array_equal(alone[name], batch[name][row:row + 1])
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_median_of_leaves_with_hundreds_of_steps(dense, monkeypatch):
+    from cnslrisk.model.estimators import compact_forest
+
+    # two binary covariates: four leaves per tree, each with most of the event times as steps; the
+    # median search reads whole leaf curves (small forests) or bisects the steps
+    monkeypatch.setattr(compact_forest, "_DENSE_LEAF_VALUES", 1 << 30 if dense else 0)
+    X, y = _native_cohort(600, seed=9)
+    forest = SurvivalForest(30, param_grid={"min_samples_leaf": [3]}, random_state=0).fit(X[:, :2], y)
+    assert np.diff(forest.compact_.arrays["step_ptr"]).max() > 100
+    grid = forest.unique_times_
+    summary = forest.predict_summary(X[:200, :2], [1.0], grid=grid)
+    curve = forest.predict_survival_function(X[:200, :2], return_array=True)
+    below = curve <= 0.5
+    np.testing.assert_array_equal(summary["median"], np.where(below.any(axis=1), grid[below.argmax(axis=1)], np.nan))
