@@ -7,11 +7,12 @@ Run on demand (not a test)::
     python benchmarks/bench_forest.py validate            # cnslrisk train, rsf only, 5 x 10 CV, n = 5,000
     python benchmarks/bench_forest.py score               # 1M rows end to end: forest vs Cox champion
 
-Cohorts are ``generate_cohort(n, seed=0)`` with their native 0.01-month times (no rounding), encoded
-with the bundled config's covariates. Each measured job runs in its own process; this benchmark
-samples, every 50 ms, the resident memory (``VmRSS``) of that process and of all its descendants
-(joblib workers included) and reports the peak of their sum: shared pages are counted once per
-process, so it is an upper bound of what the tree needs. Wall times include process start.
+Cohorts are ``generate_cohort(n, seed=0)`` (``cnslrisk synth`` for the CLI runs; n = 60 is the bundled
+example) with their native 0.01-month times (no rounding), with the covariates of :data:`FEATURES`.
+Each measured job runs in its own process; this benchmark samples, every 50 ms, the resident memory
+(``VmRSS``) of that process and of all its descendants (joblib workers included) and reports the peak
+of their sum: shared pages are counted once per process, so it is an upper bound of what the tree
+needs. Wall times include process start.
 """
 
 from __future__ import annotations
@@ -102,15 +103,20 @@ def bench_fit(sizes: list[int], trees: int, grid: str) -> None:
 
 
 def _cohort_and_config(folder: Path, n: int, fit: str) -> Path:
-    cohort = folder / f"cohort_{n}.csv"
+    """The bundled config on a synthetic cohort of ``n`` (60: the bundled example), with :data:`FEATURES`."""
+    from cnslrisk.training.config import default_config_path
+
+    bundled = default_config_path()
+    cohort = bundled.parent / "example_cohort.csv" if n == 60 else folder / f"cohort_{n}.csv"
     if not cohort.exists():
         subprocess.run([sys.executable, "-m", "cnslrisk.cli", "synth", "--n", str(n), "--seed", "0", "--out",
                         str(cohort)], check=True, capture_output=True)
-    from cnslrisk.training.config import default_config_path
-
-    text = default_config_path().read_text().replace('path = "example_cohort.csv"', f'path = "{cohort}"')
+    text = bundled.read_text().replace('path = "example_cohort.csv"', f'path = "{cohort}"')
     text = text.replace('fit = ["cox", "coxnet", "rsf"]', f"fit = {fit}")
     text = text.replace('tracking_uri = "sqlite:///mlflow.db"', f'tracking_uri = "sqlite:///{folder}/mlflow.db"')
+    start, stop = text.index("[features]"), text.index("[models]")
+    features = "".join(f"{kind} = {json.dumps(list(names))}\n" for kind, names in FEATURES.items())
+    text = f"{text[:start]}[features]\n{features}\n{text[stop:]}"
     config = folder / f"config_{n}_{fit.strip('[]').replace(chr(34), '')}.toml"
     config.write_text(text)
     return config
@@ -138,7 +144,7 @@ def bench_score(rows: int, sizes: list[int]) -> None:
         for kind in ("cox", "rsf"):
             from cnslrisk.training import train
 
-            config = _cohort_and_config(folder, n, f'["{kind}"]') if n != 60 else None
+            config = _cohort_and_config(folder, n, f'["{kind}"]')
             overrides = {"models.fit": [kind], "validation.repeats": 1, "validation.bootstrap": 10,
                          "mlflow.tracking_uri": uri, "mlflow.registered_model": f"bench-{kind}-{n}"}
             result = train(config, overrides=overrides)
