@@ -188,14 +188,18 @@ def in_process(model_uri: str, tracking_uri: str, patient: dict, repeats: int = 
     return statistics.median(times) * 1000
 
 
-def train_champion(directory: str, kind: str = "cox") -> tuple[str, str]:
+EIGHT = {"features.binary": ["pce", "lmd", "steroids", "ldh_elevated"], "features.categorical": ["cnsl_type"],
+         "features.numeric": ["age", "ecog", "prior_lines"]}
+
+
+def train_champion(directory: str, kind: str = "cox", eight: bool = False) -> tuple[str, str]:
     from cnslrisk.training import train
 
     tracking_uri = f"sqlite:///{directory}/mlflow.db"
     os.chdir(directory)
     result = train(overrides={"models.fit": [kind], "validation.repeats": 1, "validation.bootstrap": 10,
-                              "n_jobs": 1, "mlflow.tracking_uri": tracking_uri})
-    return f"models:/{result.name}@champion", tracking_uri
+                              "n_jobs": 1, "mlflow.tracking_uri": tracking_uri, **(EIGHT if eight else {})})
+    return f"models:/{result.name}/{result.version}", tracking_uri
 
 
 def main() -> None:
@@ -204,6 +208,8 @@ def main() -> None:
     parser.add_argument("--kind", choices=("cox", "rsf"), default="cox",
                         help="model type of the champion trained without --model (rsf: 200 trees, jackknife band)")
     parser.add_argument("--skip-mlflow", action="store_true", help="measure cnslrisk serve only")
+    parser.add_argument("--eight-covariates", action="store_true",
+                        help="train on the eight baseline covariates of the data dictionary, not the bundled config's")
     parser.add_argument("--tracking-uri", help="MLflow tracking URI of --model")
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=16)
@@ -223,7 +229,7 @@ def main() -> None:
     if args.model:
         model_uri, tracking_uri = args.model, args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
     else:
-        model_uri, tracking_uri = train_champion(directory, args.kind)
+        model_uri, tracking_uri = train_champion(directory, args.kind, args.eight_covariates)
     bin_dir = str(Path(sys.executable).parent)
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "PATH": bin_dir + os.pathsep + os.environ["PATH"]}
     env.pop("CNSLRISK_API_TOKEN", None)

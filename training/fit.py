@@ -200,5 +200,5 @@ def fit_band(kind: str, config: TrainingConfig, data: TrainingData) -> list[Any]
 
     factory = pipeline_factory(kind, config)
     seeds = spawn_seeds(config.seed + 1, config.validation.band_resamples)  # not the optimism bootstrap's
-    members = run_chunked(lambda chunk: _band_chunk(factory, data.X, data.y, chunk), seeds, config.n_jobs, None)
+    members = run_chunked(partial(_band_chunk, factory), seeds, config.n_jobs, None, shared=(data.X, data.y))
     return [m for m in members if m is not None]

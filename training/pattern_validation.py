@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -140,9 +141,11 @@ def _incidence(est: Any, X: pd.DataFrame, horizons: np.ndarray) -> tuple[list[st
     return [str(c) for c in final.causes_], final.predict_cumulative_incidence(X, horizons)
 
 
-def _fold_chunk(factory: Factory, X: pd.DataFrame, y: np.ndarray, horizons: np.ndarray, tasks: list[Any]):
+def _fold_chunk(factory: Factory, horizons: np.ndarray, X: pd.DataFrame, y: np.ndarray,
+                splits: Sequence[tuple[int, int, np.ndarray, np.ndarray]], tasks: list[int]) -> list[Any]:
     out = []
-    for _, _, train, test in tasks:
+    for split in tasks:
+        _, _, train, test = splits[split]
         try:
             out.append(_incidence(factory().fit(X.iloc[train], y[train]), X.iloc[test], horizons))
         except Exception as exc:  # noqa: BLE001 - a failed refit is recorded with its reason, not raised
@@ -324,11 +327,12 @@ def validate_pattern_model(
     censored_text = str(cause_text([censored])[0])
     t, c = y["time"], y["cause"].astype(str)
     causes = sorted({str(v) for v in c} - {censored_text})
-    tasks = fold_splits(c, folds, repeats, seed)
-    results = run_chunked(lambda chunk: _fold_chunk(factory, X, y, h, chunk), tasks, n_jobs, progress)
+    splits = fold_splits(c, folds, repeats, seed)
+    results = run_chunked(partial(_fold_chunk, factory, h), list(range(len(splits))), n_jobs, progress,
+                          shared=(X, y, splits))
     oof = np.full((repeats, t.size, len(causes), h.size), np.nan)
     failed = []
-    for (r, k, _, test), res in zip(tasks, results, strict=True):
+    for (r, k, _, test), res in zip(splits, results, strict=True):
         if isinstance(res, str):
             failed.append({"repeat": r, "fold": k, "reason": res})
             continue

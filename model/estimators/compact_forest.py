@@ -30,12 +30,13 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from sklearn.tree._tree import NODE_DTYPE, Tree
 from sksurv.functions import StepFunction
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ._ij_variance import cloglog_band, gram_factor, ij_variance, inbag_gram
 from ._step_curves import dense_rows, first_column_at_or_below, route, values_at
@@ -402,10 +403,12 @@ class CompactForest:
                     out["lower"][part], out["upper"][part] = cloglog_band(survival, variance, level)
 
         factor = None if level is None else self._ij_factor()
-        if n < _COMPILED_FROM_ROWS:
-            work(np.arange(n))
-        else:
-            with threadpool_limits(1, user_api="blas"):  # our threads already use the cores
+        # BLAS on one thread: our threads already use the cores, and on a busy machine a BLAS pool
+        # spinning for a one-row product costs tens of milliseconds
+        with _blas().limit(limits=1, user_api="blas"):
+            if n < _COMPILED_FROM_ROWS:
+                work(np.arange(n))
+            else:
                 self._sorted_parts(X, work)
         return out
 
@@ -422,6 +425,12 @@ class CompactForest:
         crossing = np.where(column >= 0, self.times_[np.maximum(column, 0)], np.inf)
         index = np.searchsorted(grid, crossing, side="left")
         return np.where(index < grid.size, grid[np.minimum(index, grid.size - 1)], np.nan)
+
+
+@lru_cache(maxsize=1)
+def _blas() -> ThreadpoolController:
+    """The process's thread pools, found once (finding them reads every loaded library)."""
+    return ThreadpoolController()
 
 
 def _tree_order_sum(values: np.ndarray) -> np.ndarray:
