@@ -8,6 +8,7 @@ for any ``n_jobs``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -64,7 +65,7 @@ def resample(X: pd.DataFrame, y: np.ndarray, seed: int) -> tuple[pd.DataFrame, n
 
 
 def _boot_chunk(
-    factory: Factory, X: pd.DataFrame, y: np.ndarray, opts: tuple[str, float], tasks: list[Any]
+    factory: Factory, opts: tuple[str, float], X: pd.DataFrame, y: np.ndarray, tasks: list[Any]
 ) -> list[Any]:
     out = []
     for _, state in tasks:
@@ -214,7 +215,7 @@ def bootstrap_optimism(
     apparent = {name: np.nan if isinstance(v, str) else v for name, v in scores.items()}
     undefined = [(-1, name, "apparent", v) for name, v in scores.items() if isinstance(v, str)]
     tasks = list(enumerate(spawn_seeds(seed, resamples)))
-    results = run_chunked(lambda c: _boot_chunk(factory, X, y, (slope_on, t_ref), c), tasks, n_jobs, progress)
+    results = run_chunked(partial(_boot_chunk, factory, (slope_on, t_ref)), tasks, n_jobs, progress, shared=(X, y))
     return _optimism(
         results, apparent, resamples, "linear_predictor" if linear else "log_cumulative_hazard", t_ref, undefined
     )

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -138,12 +139,13 @@ def _figures(y_train: np.ndarray, y_test: np.ndarray, survival: np.ndarray, time
     return out
 
 
-def _fold_chunk(factories: Mapping[str, Factory], X: pd.DataFrame, y: np.ndarray, horizons: Sequence[float],
-                tasks: list[Any]) -> list[Any]:
+def _fold_chunk(factories: Mapping[str, Factory], horizons: Sequence[float], X: pd.DataFrame, y: np.ndarray,
+                splits: Sequence[tuple[int, int, np.ndarray, np.ndarray]], tasks: list[Any]) -> list[Any]:
     """Refit, predict the held-out rows and score them; a worker returns predictions and figures, never models."""
     times, t_ref = survival_grid(horizons), float(max(horizons))
     out = []
-    for kind, _, _, train, test in tasks:
+    for kind, split in tasks:
+        _, _, train, test = splits[split]
         try:
             model = factories[kind]().fit(X.iloc[train], y[train])
             predicted = np.asarray(model.predict_survival(X.iloc[test], times), dtype=float)
@@ -154,7 +156,7 @@ def _fold_chunk(factories: Mapping[str, Factory], X: pd.DataFrame, y: np.ndarray
     return out
 
 
-def _pooled_chunk(y: np.ndarray, horizons: Sequence[float], tasks: list[Any]) -> list[dict[str, float]]:
+def _pooled_chunk(horizons: Sequence[float], y: np.ndarray, tasks: list[Any]) -> list[dict[str, float]]:
     times, t_ref = survival_grid(horizons), float(max(horizons))
     return [_figures(y, y, predicted, times, horizons, t_ref, groups=folds) for predicted, folds in tasks]
 
@@ -291,14 +293,16 @@ def compare(
     t_ref = float(max(horizons))
     strata = np.asarray(y[y.dtype.names[0]] if strata is None else strata)
     splits = fold_splits(strata, folds, repeats, seed)
-    tasks = [(kind, r, k, train, test) for kind in factories for r, k, train, test in splits]
-    results = run_chunked(lambda chunk: _fold_chunk(factories, X, y, horizons, chunk), tasks, n_jobs, progress)
+    tasks = [(kind, s) for kind in factories for s in range(len(splits))]  # keys into the splits each worker holds
+    results = run_chunked(partial(_fold_chunk, dict(factories), tuple(horizons)), tasks, n_jobs, progress,
+                          shared=(X, y, splits))
 
     names = metric_names(horizons)
     fold_rows, failures = [], []
     oof = {(kind, r): np.full((len(y), times.size), np.nan) for kind in factories for r in range(repeats)}
     fold_of = {r: np.empty(len(y), dtype=int) for r in range(repeats)}
-    for (kind, r, k, _, test), result in zip(tasks, results, strict=True):
+    for (kind, s), result in zip(tasks, results, strict=True):
+        r, k, _, test = splits[s]
         fold_of[r][test] = k
         if isinstance(result, str):
             failures.append((kind, r, k, result))
@@ -308,8 +312,8 @@ def compare(
         fold_rows.extend((kind, r, k, m, result[1][m]) for m in names)
     complete = [key for key, predicted in oof.items() if not np.isnan(predicted).any()]
     pooled_scores = dict(zip(complete, run_chunked(
-        lambda chunk: _pooled_chunk(y, horizons, chunk), [(oof[key], fold_of[key[1]]) for key in complete],
-        n_jobs, None), strict=True))
+        partial(_pooled_chunk, tuple(horizons)), [(oof[key], fold_of[key[1]]) for key in complete], n_jobs, None,
+        shared=(y,)), strict=True))
     pooled_rows = [(kind, r, m, pooled_scores.get((kind, r), {}).get(m, np.nan)) for kind, r in oof for m in names]
     per_fold = pd.DataFrame(fold_rows, columns=["kind", "repeat", "fold", "metric", "value"]).set_index(
         ["kind", "metric", "repeat", "fold"]).sort_index()

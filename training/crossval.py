@@ -17,6 +17,7 @@ import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.model_selection import StratifiedKFold
 
+from .compute import WorkUnit, active_runner, interleaved_chunks
 from .orphans import ExitWithParent
 
 __all__ = ["Factory", "Progress", "fold_splits", "run_chunked", "survival_grid", "spawn_seeds", "failure_reason"]
@@ -52,29 +53,46 @@ def fold_splits(
     return out
 
 
-def _chunks(tasks: list[Any], n_jobs: int) -> list[list[Any]]:
-    n = 1 if n_jobs == 1 else min(len(tasks), 4 * effective_n_jobs(n_jobs))
-    return [c for c in (tasks[i::n] for i in range(n)) if c] if n > 1 else [[t] for t in tasks]
-
-
 def run_chunked(
-    fn: Callable[[list[Any]], list[Any]], tasks: list[Any], n_jobs: int, progress: Progress | None
+    fn: Callable[..., list[Any]], tasks: Sequence[Any], n_jobs: int, progress: Progress | None, *,
+    shared: Sequence[Any] = (),
 ) -> list[Any]:
-    """Apply ``fn`` to chunks of ``tasks`` (in parallel when ``n_jobs != 1``); results in task order."""
-    chunks = _chunks(tasks, n_jobs)
-    results: Iterable[list[Any]]
+    """Apply ``fn(*shared, chunk)`` to chunks of ``tasks``; one result per task, in task order.
+
+    Runs on the Dask cluster of an enclosing :func:`~cnslrisk.training.compute.use_compute`, else in
+    ``n_jobs`` local processes (in this process when ``n_jobs == 1``). ``shared`` is what every chunk
+    needs (the cohort, the splits): a cluster receives it once, not with every task, so tasks should
+    be small keys into it. Each chunk runs as a :class:`~cnslrisk.training.compute.WorkUnit` (one
+    BLAS thread), so the results do not depend on where it ran.
+    """
+    unit = WorkUnit(fn)
+    runner = active_runner()
+    outputs = (runner.run(unit, tasks, shared, progress) if runner is not None
+               else _run_local(unit, tasks, shared, n_jobs, progress))
+    results: list[Any] = [None] * len(tasks)
+    for chunk, out in outputs:
+        for j, value in zip(chunk, out, strict=True):
+            results[j] = value
+    return results
+
+
+def _run_local(unit: WorkUnit, tasks: Sequence[Any], shared: Sequence[Any], n_jobs: int,
+               progress: Progress | None) -> list[tuple[list[int], list[Any]]]:
+    """(task positions, results) of each chunk, run here (``n_jobs == 1``) or in joblib's processes."""
+    chunks = interleaved_chunks(len(tasks), 1 if n_jobs == 1 else effective_n_jobs(n_jobs))
+    batches: Iterable[list[Any]]
     if n_jobs == 1:
-        results = (fn(c) for c in chunks)
+        batches = (unit(*shared, [tasks[j] for j in chunk]) for chunk in chunks)
     else:
-        worker = ExitWithParent(fn)  # a killed training process takes its workers with it
-        results = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(worker)(c) for c in chunks)
-    done: dict[int, Any] = {}
-    for chunk, out in zip(chunks, results, strict=True):
-        for task, value in zip(chunk, out, strict=True):
-            done[id(task)] = value
+        worker = ExitWithParent(unit)  # a killed training process takes its workers with it
+        batches = Parallel(n_jobs=n_jobs, return_as="generator")(
+            delayed(worker)(*shared, [tasks[j] for j in chunk]) for chunk in chunks)
+    outputs = []
+    for chunk, out in zip(chunks, batches, strict=True):
+        outputs.append((chunk, out))
         if progress is not None:
             progress(len(chunk))
-    return [done[id(t)] for t in tasks]
+    return outputs
 
 
 def failure_reason(exc: Exception) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version as package_version
@@ -20,6 +21,7 @@ from cnslrisk.model.predictor import RiskModel
 from .card import build_card, card_files
 from .comparison import Comparison
 from .comparison_figures import plot_paired_differences
+from .compute import use_compute
 from .config import MODEL_KINDS, TrainingConfig, check_for_training, load_config
 from .data import TrainingData, load_training_data
 from .fit import (
@@ -218,20 +220,45 @@ def train(
     else:
         config = load_config(config, overrides, training=True)
     data = load_training_data(config)
+    with use_compute(config.compute, config.n_jobs):  # where the refits run: local processes or a Dask cluster
+        return _train(config, data, progress)
+
+
+class _Stopwatch:
+    """Seconds of each stage of a run (``seconds.<stage>`` in its metrics)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[f"seconds.{stage}"] = self.seconds.get(f"seconds.{stage}", 0.0) + now - self._last
+        self._last = now
+
+
+def _train(config: TrainingConfig, data: TrainingData, progress: Callable[[str, int], None] | None) -> TrainResult:
+    """Compare, fit, validate, document, log and register, once the config and the cohort are checked."""
+    watch = _Stopwatch()
     kinds = [kind for kind in MODEL_KINDS if kind in config.models.fit]  # simplest first
     comparison = compare_candidates(kinds, config, data, progress=progress)
     gate = config.promotion
     selection = select(comparison, kinds, rule=config.selection.rule, margin=config.selection.margin,
                        slope_band=(gate.slope_lower, gate.slope_upper))
+    watch.lap("comparison")
     candidates = {kind: fit_candidate(kind, config, data, progress=progress) for kind in kinds}
     chosen = candidates[selection.chosen]
     model = _risk_model(chosen, config, data)
+    watch.lap("fit_and_bootstrap")
     if chosen.kind != "cox":  # the unpenalised Cox model has the delta method; the others need refits
         model.band = fit_band(chosen.kind, config, data)
+        watch.lap("band")
     pattern_validation = None
     if data.cause is not None:
         model.pattern, pattern_validation = fit_pattern(config, data, progress=progress)
+        watch.lap("pattern")
     calibration, calibration_table = _calibration(chosen.kind, comparison, config, data)
+    watch.lap("calibration")
     extras = _extras(chosen, data)
     if pattern_validation is not None:
         extras["pattern_validation"] = pattern_validation
@@ -241,21 +268,26 @@ def train(
                                    "causes": list(model.pattern[-1].causes_),
                                    "likely_pattern": "argmax of the cumulative incidences at the last horizon"}
     sample_size = sample_size_section(chosen, config, data, cox=candidates.get("cox"))
+    watch.lap("diagnostics")
     if config.landmark.time is not None:
         from .landmark import fit_landmark
 
         model.landmark, extras["post_response"] = fit_landmark(config, data, progress=progress)
+        watch.lap("landmark")
     card = build_card(chosen, candidates, comparison, selection, config, data, model, sample_size=sample_size,
                       calibration=calibration, extras=extras)
     for kind, candidate in candidates.items():
         card["candidates"][kind]["artifact_bytes"] = _artifact_bytes(candidate, config, data)
+    watch.lap("card")
     figures = _figures(chosen, calibration_table, extras["coefficient_table"], config, data)
     figures["paired_differences.png"] = plot_paired_differences(selection.paired)
+    watch.lap("plots")
     groups = model.risk_group(chosen.pipeline.predict(data.X))
     card["risk_groups"] = {"cutpoints": list(model.risk_cutpoints),
                            "definition": "tertiles of the training risk scores",
                            "training_shares": {g: float(np.mean(groups == g)) for g in ("low", "intermediate", "high")}}
     model.metadata["card"] = card
+    watch.lap("card")
 
     registry.use_tracking(config.mlflow.tracking_uri, config.mlflow.experiment)
     tags = {"cnslrisk.source": data.provenance["source"], "cnslrisk.sha256": data.provenance["sha256"],
@@ -263,7 +295,7 @@ def train(
     with registry.start_run(tags=tags) as run:
         run.log_params({k: v for k, v in _flatten("", config.to_dict()).items() if k != "source"})
         run.log_params({"cohort.n": data.n, "cohort.events": data.events})
-        metrics = _run_metrics(candidates, comparison)
+        metrics = {**_run_metrics(candidates, comparison), **watch.seconds}
         run.log_metrics(metrics)
         run.log_table("comparison.csv", comparison.to_frame())
         run.log_json("config.json", config.to_dict())
@@ -279,5 +311,8 @@ def train(
         if selection.champion_eligible and registry.alias_version(ref.name, registry.CHAMPION) is None:
             registry.set_alias(ref.name, registry.CHAMPION, ref.version)
             aliases.append(registry.CHAMPION)
+        watch.lap("registry")
+        run.log_metrics({"seconds.registry": watch.seconds["seconds.registry"]})
+        metrics["seconds.registry"] = watch.seconds["seconds.registry"]
     return TrainResult(run_id=run.run_id, name=ref.name, version=ref.version, model_type=chosen.kind,
                        metrics=metrics, aliases=tuple(aliases), card=card)
