@@ -188,3 +188,10 @@ def test_unknown_is_scored_only_by_a_model_trained_to_impute(registered, imputin
     assert patient.model_validate({**PATIENT, "pce": None}).pce is None
     with pytest.raises(ValidationError, match="pce"):
         patient.model_validate({k: v for k, v in PATIENT.items() if k != "pce"})
+
+
+def test_the_api_documents_the_field():
+    from cnslrisk.serving.api.schemas import PredictResponse
+
+    described = PredictResponse.model_fields["predictions"].description
+    assert "plain_language" in described and "Of 100 patients like this" in described

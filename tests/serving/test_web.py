@@ -152,7 +152,8 @@ def test_the_form_opens_empty_and_predicts_nothing_untouched(open_page, register
 
 
 @pytest.mark.parametrize("width", [PHONE, DESKTOP])
-def test_the_page_shows_the_apis_prediction_in_words_labels_and_whole_percent(open_page, page_server, tmp_path, width):
+def test_the_page_shows_the_apis_prediction_in_words_labels_and_whole_percent(open_page, page_server, registered,
+                                                                              tmp_path, width):
     page = open_page(width)
     predict(page, ENTERED)
     page.wait_for_selector("body[data-result=shown]")
@@ -197,6 +198,12 @@ def test_the_page_shows_the_apis_prediction_in_words_labels_and_whole_percent(op
     assert page.locator("#risk-group").inner_text() == row["risk_group"]
     assert text(page.locator("#likely-pattern-text")) == plain["likely_pattern"]
     assert page.locator("#post-response-panel").is_hidden()  # no best response entered
+    if getattr(registered.model, "pattern_split", False):  # models whose pattern incidences split 1 - CNS-PFS1
+        for h in result["horizons"]:
+            shown = [float(page.locator(f"#{key}").get_attribute("data-value"))
+                     for key in (f"surv-{h:g}", *(f"cif-{c}-{h:g}" for c in plain["cause_labels"]))]
+            assert sum(shown) == pytest.approx(1.0, abs=1e-9)
+        assert page.locator("#pattern-chart rect[data-outcome=free]").count() == len(result["horizons"])
     body = text(page.locator("body"))
     for raw in RAW_NAMES:
         assert raw not in body, raw
@@ -221,7 +228,8 @@ def test_editing_or_a_failed_submit_removes_the_result(open_page, registered):
     assert page.locator("#results").is_hidden() and page.locator("#stale").is_visible()
     predict(page, {})
     assert page.locator("#results").is_visible() and page.locator("#stale").is_hidden()
-    assert "Leptomeningeal disease (LMD) no" in text(page.locator("#entered"))
+    lmd = field_label(registered.model.input_schema["lmd"])
+    assert f"{lmd}: no;" in text(page.locator("#entered"))
     page.fill("#f-age", "150")
     assert page.locator("#results").is_hidden()
     predict(page, {})  # refused by the server: no result, the field named by its label

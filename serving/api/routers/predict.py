@@ -1,5 +1,6 @@
 """``POST /v1/predict``: one patient or a list, answered with exactly ``cnslrisk score --json``'s output."""
 
+from dataclasses import replace
 from functools import partial
 from typing import Annotated, Any
 
@@ -28,7 +29,9 @@ def problem_items(error: CohortValidationError, *, many: bool) -> list[dict[str,
             loc.append(problem.row - 1)
         if problem.field is not None:
             loc.append(problem.field)
-        items.append({"loc": loc, "msg": problem.message(redact=True), "type": "invalid_value"})
+        # "field age: ...", as pydantic's own errors read: the list index is in loc, a body has no rows
+        message = replace(problem, row=None).message(redact=True)
+        items.append({"loc": loc, "msg": message, "type": "invalid_value"})
     return items
 
 

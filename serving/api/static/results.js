@@ -262,7 +262,7 @@ export function render(result, patient, info) {
   $("made").textContent = `Made ${stamp()} with model ${p.model_name} version ${p.model_version}` +
     (p.model_alias ? ` (${p.model_alias})` : "") + `, a ${TYPES[p.model_type] || p.model_type}.`;
   $("entered").textContent = "For: " + Object.entries(patient).filter(([k]) => specs[k])
-    .map(([k, v]) => `${specs[k].label} ${valueText(specs[k], v)}`).join("; ") + ".";
+    .map(([k, v]) => `${specs[k].label}: ${valueText(specs[k], v)}`).join("; ") + ".";
   renderWarnings(pl);
   const causes = causesOf(r, "", result.horizons[0]);
   renderPlain(pl, causes);
