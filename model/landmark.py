@@ -26,6 +26,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from ._checks import join_notes, map_values, row_notes
+from .coherent import split_incidence
 from .curves import predict_with_median
 from .outputs import horizon_label
 from .pipeline import SurvivalPipeline, pipeline_from_dict, pipeline_to_dict
@@ -54,6 +55,10 @@ class LandmarkModel:
     pattern : sklearn Pipeline, optional
         Encoder + :class:`~cnslrisk.model.pattern.CauseSpecificCox` on residual time, for
         ``post_response_cif_<cause>_<h>`` and ``post_response_likely_pattern``.
+    pattern_split : bool, default=True
+        Whether those incidences split this model's own risk between the causes
+        (:func:`~cnslrisk.model.coherent.split_incidence`: they add up to ``1 - post_response_survival``);
+        models saved before 0.2 keep the pattern model's product-limit incidences (False).
     """
 
     time: float
@@ -61,6 +66,7 @@ class LandmarkModel:
     pipeline: SurvivalPipeline
     time_grid: np.ndarray
     pattern: Pipeline | None = None
+    pattern_split: bool = True
 
     @property
     def levels(self) -> list[str]:
@@ -151,7 +157,13 @@ class LandmarkModel:
         if self.pattern is not None and residual.size:
             model = self.pattern[-1]
             pattern_encoded = encoded if self._one_encoding else self.pattern.named_steps["encode"].encode(subset)
-            cif = model.predict_cumulative_incidence(pattern_encoded, residual, check_input=False)
+            if self.pattern_split:  # this model's risk after the landmark, shared between the causes
+                cif = split_incidence(
+                    lambda lo, hi, at: estimator.predict_survival(encoded[lo:hi], at, check_input=False),
+                    estimator.unique_times_, model, model.relative_hazards(pattern_encoded, check_input=False),
+                    residual)
+            else:
+                cif = model.predict_cumulative_incidence(pattern_encoded, residual, check_input=False)
             for k, cause in enumerate(model.causes_):
                 for j, label in enumerate(labels):
                     out[f"{PREFIX}cif_{cause}_{label}"][rows] = cif[:, k, j]
@@ -169,7 +181,7 @@ class LandmarkModel:
 
     def to_dict(self) -> dict[str, Any]:
         out = {"time": self.time, "response": self.response, "time_grid": self.time_grid.tolist(),
-               "pipeline": pipeline_to_dict(self.pipeline)}
+               "pipeline": pipeline_to_dict(self.pipeline), "pattern_split": self.pattern_split}
         if self.pattern is not None:
             out["pattern"] = pipeline_to_dict(self.pattern)
         return out
@@ -178,4 +190,5 @@ class LandmarkModel:
     def from_dict(cls, d: Mapping[str, Any]) -> LandmarkModel:
         return cls(time=float(d["time"]), response=d["response"], time_grid=np.asarray(d["time_grid"], dtype=float),
                    pipeline=pipeline_from_dict(d["pipeline"]),
-                   pattern=pipeline_from_dict(d["pattern"], plain=True) if "pattern" in d else None)
+                   pattern=pipeline_from_dict(d["pattern"], plain=True) if "pattern" in d else None,
+                   pattern_split=d.get("pattern_split", False))

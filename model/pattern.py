@@ -20,10 +20,13 @@ from sksurv.util import Surv
 
 from ._checks import require_fitted
 from .estimators import CoxPH
+from .estimators._breslow import RiskSets, _reverse_cumsum
+from .estimators.firth import FirthCoxPH
 
-__all__ = ["CauseSpecificCox", "competing_outcome", "cause_text"]
+__all__ = ["CauseSpecificCox", "competing_outcome", "cause_text", "efron_increments"]
 
 _FORMAT = "cnslrisk.cause-specific-cox/1"
+_COX_CLASSES = {"CoxPH": CoxPH, "FirthCoxPH": FirthCoxPH}
 _MIN_EVENTS = 2
 _CHUNK_ROWS = 1 << 16  # rows per chunk of the product-limit recursion: its few vectors stay in the CPU cache
 _FEW_ROWS = 128  # below this many rows the recursion is vectorised over the event times instead
@@ -55,6 +58,26 @@ def cause_text(values: Any) -> np.ndarray:
     return arr.astype(str)
 
 
+def efron_increments(Z: np.ndarray, beta: np.ndarray, risk: RiskSets) -> np.ndarray:
+    """Baseline hazard increments with Efron's handling of ties (R ``survfit.coxph`` ``ctype = 2``).
+
+    At an event time with ``d`` tied events the increment is ``sum_{l=0}^{d-1} 1 / (S0 - (l/d) D0)``
+    (``S0`` the risk set's sum of ``exp(z b)``, ``D0`` the tied events' share of it), which is the
+    baseline R's riskRegression takes for a Cox model fitted with Efron's ties; without ties it is
+    Breslow's ``1 / S0``.
+
+    Returns
+    -------
+    ndarray, shape (n_event_times,)
+    """
+    Zs = Z[risk.order]
+    w = np.exp(Zs @ beta)
+    group = risk.event_group
+    tied = np.bincount(group, weights=w[risk.event_rows], minlength=risk.unique_times.size)
+    denominator = _reverse_cumsum(w)[risk.start[group]] - risk.efron_fraction * tied[group]
+    return np.bincount(group, weights=1.0 / denominator, minlength=risk.unique_times.size)
+
+
 def competing_outcome(cause: Any, time: Any) -> np.ndarray:
     """The competing-risks outcome: a structured array with fields ``cause`` (str) and ``time`` (float).
 
@@ -84,9 +107,12 @@ def competing_outcome(cause: Any, time: Any) -> np.ndarray:
 class CauseSpecificCox(BaseEstimator):
     """Cumulative incidence of competing events from one Cox model per cause (R riskRegression ``CSC``).
 
-    For each cause ``k`` a Cox model (Efron or Breslow ties, optional ridge penalty) is fitted to
-    all rows with the event ``cause == k`` and every other outcome, competing causes included,
-    as censoring. Its Breslow baseline (for a patient at the training means) gives the hazard
+    For each cause ``k`` a Cox model (Efron or Breslow ties) is fitted to all rows with the event
+    ``cause == k`` and every other outcome, competing causes included, as censoring. By default
+    (``alpha=0``) it is the standard, unpenalised cause-specific Cox model, with Firth's penalty only
+    for a cause whose partial likelihood is monotone (separation: its maximum likelihood estimate is
+    infinite; :class:`~cnslrisk.model.estimators.firth.FirthCoxPH`); ``alpha > 0`` is an explicit
+    ridge penalty on every cause instead. Its Breslow baseline (for a patient at the training means) gives the hazard
     increments ``dL_k(s|x) = dH0_k(s) exp(lp_k(x))`` at the distinct event times ``s`` of cause
     ``k``. On the union of all causes' event times the absolute risk of cause ``k`` is the
     Aalen-Johansen (product-limit) combination
@@ -111,15 +137,16 @@ class CauseSpecificCox(BaseEstimator):
     ties : {"efron", "breslow"}, default="efron"
         Handling of tied event times in each cause-specific partial likelihood.
     alpha : float, default=0.0
-        Ridge penalty of each cause-specific model (0 = ordinary Cox); a small value keeps a model
-        finite when a covariate separates a rare cause.
+        Ridge penalty of each cause-specific model; 0 = the ordinary Cox model (Firth's penalty only
+        under separation, see above).
 
     Attributes
     ----------
     causes_ : ndarray of str, shape (n_causes,)
         Modelled causes, in output order.
     models_ : list of CoxPH
-        The fitted cause-specific models, one per cause, in the order of ``causes_``.
+        The fitted cause-specific models, one per cause, in the order of ``causes_`` (each a
+        :class:`~cnslrisk.model.estimators.firth.FirthCoxPH` when ``alpha=0``).
     event_counts_ : dict of str to int
         Number of events of each cause in the training data.
     unique_times_ : ndarray, shape (n_event_times,)
@@ -136,7 +163,9 @@ class CauseSpecificCox(BaseEstimator):
     A cause with fewer than 2 events is refused: its Cox model has no information. Merge it with
     another cause, or recode its rows as censored (which changes what the other cumulative
     incidences mean: say so), before fitting. The baseline increments are Breslow's ``d_j / S0_j``
-    for both tie methods, as in :class:`~cnslrisk.model.estimators.CoxPH`.
+    with ``ties="breslow"`` and Efron's tie-adjusted ones with ``ties="efron"`` (:func:`efron_increments`,
+    as riskRegression takes them; the same without ties). Models saved before 0.2 kept Breslow's for
+    both, and are read back as saved.
 
     References
     ----------
@@ -213,16 +242,20 @@ class CauseSpecificCox(BaseEstimator):
         -------
         self
         """
-        rows = validate_data(self, X, ensure_min_samples=2, dtype=np.float64).shape[0]
-        cause, time = self._check_outcome(y, rows)
+        array = validate_data(self, X, ensure_min_samples=2, dtype=np.float64)
+        cause, time = self._check_outcome(y, array.shape[0])
         causes = self._resolve_causes(cause)
         models = []
         for c in causes:
-            model = CoxPH(float(self.alpha), ties=self.ties)
+            model = CoxPH(float(self.alpha), ties=self.ties) if self.alpha > 0 else FirthCoxPH(ties=self.ties)
             try:
                 model.fit(X, Surv.from_arrays(cause == c, time))
             except ValueError as exc:
                 raise ValueError(f"CauseSpecificCox.fit: cause {str(c)!r}: {exc}") from exc
+            if self.ties == "efron":  # the tie-adjusted baseline that goes with Efron's likelihood
+                model.cum_baseline_hazard_ = np.cumsum(efron_increments(array - model.x_mean_, model.coef_,
+                                                                        RiskSets.build(time, cause == c)))
+                model.baseline_survival_ = np.exp(-model.cum_baseline_hazard_)
             models.append(model)
         self.causes_ = causes
         self.models_ = models
@@ -250,6 +283,37 @@ class CauseSpecificCox(BaseEstimator):
         out = np.einsum("ij,kj->ki", X, self._coefs)
         out -= self._offsets
         return np.exp(out, out=out)
+
+    def relative_hazards(self, X: Any, *, check_input: bool = True) -> np.ndarray:
+        """``exp(lp_k(x))`` of each cause against the training means, shape (n_causes, n_samples).
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+            Encoded covariates.
+        check_input : bool, default=True
+            False skips the checks of ``X`` (an already checked float64 array with the training columns).
+        """
+        return self._relative_hazards(X, check_input)
+
+    def penalties(self) -> dict[str, dict[str, Any]]:
+        """How each cause's model was estimated: ``penalty`` (``"none"``, ``"firth"`` or ``"ridge"``) and ``reason``.
+
+        Returns
+        -------
+        dict of str to dict
+            Per cause: ``penalty``, ``alpha`` (the ridge penalty, 0 otherwise) and ``reason`` (why Firth's
+            penalty was needed, or that the ridge was asked for; None for the ordinary model).
+        """
+        require_fitted(self, "models_")
+        out = {}
+        for cause, model in zip(self.causes_, self.models_, strict=True):
+            if isinstance(model, FirthCoxPH):
+                out[str(cause)] = {"penalty": model.penalty_, "alpha": 0.0, "reason": model.separation_}
+            else:
+                out[str(cause)] = {"penalty": "ridge" if model.alpha > 0 else "none", "alpha": float(model.alpha),
+                                   "reason": "ridge penalty asked for in the config" if model.alpha > 0 else None}
+        return out
 
     def predict_cause_specific_risk(self, X: Any) -> np.ndarray:
         """Linear predictors of the cause-specific models (log hazard ratio against the training means).
@@ -458,7 +522,7 @@ class CauseSpecificCox(BaseEstimator):
             raise ValueError(f"CauseSpecificCox.from_dict: format {d.get('format')!r} is not {_FORMAT!r}")
         model = cls(**d["params"])
         model.causes_ = np.asarray(d["causes"], dtype=str)
-        model.models_ = [CoxPH.from_dict(m) for m in d["models"]]
+        model.models_ = [_COX_CLASSES[m["estimator"]].from_dict(m) for m in d["models"]]
         model.event_counts_ = {str(k): int(v) for k, v in d["event_counts"].items()}
         model.n_features_in_ = model.models_[0].n_features_in_
         if d["feature_names"] is not None:

@@ -11,6 +11,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.metaestimators import available_if
 
 from .estimators import CoxPH, PenalizedCox, SurvivalForest
+from .estimators.firth import FirthCoxPH
 from .features import FeatureEncoder
 from .pattern import CauseSpecificCox
 
@@ -66,6 +67,8 @@ def make_pipeline(
 ) -> SurvivalPipeline:
     """Build the ``encode`` → ``model`` pipeline for one model kind.
 
+    ``"cox"`` is the ordinary Cox model (:class:`~cnslrisk.model.estimators.firth.FirthCoxPH`: Firth's
+    penalty only where the partial likelihood is monotone; a :class:`CoxPH` ridge with ``alpha > 0``).
     ``"cox"`` gets unscaled features (coefficients per unit of each covariate), ``"coxnet"``
     standardised ones (the penalty needs a common scale), ``"rsf"`` unscaled ones (trees do
     not care). The encoder outputs a DataFrame, so the estimator records the encoded names.
@@ -90,8 +93,9 @@ def make_pipeline(
     SurvivalPipeline
         Steps ``encode`` (:class:`FeatureEncoder`) and ``model``.
     """
-    if kind == "cox":
-        model: Any = CoxPH(**params)
+    if kind == "cox":  # the ordinary Cox model, Firth's penalty only where its likelihood is monotone; alpha: ridge
+        model: Any = CoxPH(**params) if params.get("alpha") else FirthCoxPH(**{k: v for k, v in params.items()
+                                                                              if k != "alpha"})
     elif kind == "coxnet":
         model = PenalizedCox(random_state=random_state, n_jobs=n_jobs, **params)
     elif kind == "rsf":
@@ -140,7 +144,8 @@ def pipeline_from_dict(params: Mapping[str, Any], *, plain: bool = False) -> Pip
     -------
     Pipeline
     """
-    classes = {"CoxPH": CoxPH, "PenalizedCox": PenalizedCox, "CauseSpecificCox": CauseSpecificCox}
+    classes = {"CoxPH": CoxPH, "FirthCoxPH": FirthCoxPH, "PenalizedCox": PenalizedCox,
+               "CauseSpecificCox": CauseSpecificCox}
     estimator = classes[params["estimator_class"]].from_dict(params["estimator"])
     # as make_pipeline does: the encoder hands named columns to the estimator
     encoder = FeatureEncoder.from_dict(params["encoder"]).set_output(transform="pandas")

@@ -22,6 +22,7 @@ from sklearn.pipeline import Pipeline
 
 from ._checks import join_notes
 from .band import band_interval
+from .coherent import split_incidence
 from .contract import Field, Schema, data_dictionary
 from .curves import predict_with_median
 from .inputs import InputColumns, sort_columns
@@ -115,6 +116,11 @@ class RiskModel:
     landmark : LandmarkModel, optional
         The post-response model (:mod:`cnslrisk.model.landmark`): adds the ``post_response_*``
         columns for patients whose best response is given.
+    pattern_split : bool, default=True
+        Whether the pattern incidences split the survival model's risk between the causes
+        (:func:`~cnslrisk.model.coherent.split_incidence`: they add up to ``1 - survival`` and never
+        decrease). Models saved before 0.2 keep the pattern model's own product-limit incidences
+        they were validated with (False).
     contract : Schema, optional
         The rules the training cohort was checked by (label, unit, type, range or levels of each
         column, from the data dictionary or the training config, never from the data); scoring
@@ -134,6 +140,7 @@ class RiskModel:
     band: list[SurvivalPipeline] | None = None
     landmark: LandmarkModel | None = None
     contract: Schema | None = None
+    pattern_split: bool = True
 
     @property
     def feature_columns(self) -> list[str]:
@@ -312,16 +319,22 @@ class RiskModel:
             out[f"survival_{label}_upper"] = upper[:, j]
         out["median_time"] = median
         if self.pattern is not None:
-            out.update(self._patterns(X, times))
+            out.update(self._patterns(X, times, encoded))
         if self.landmark is not None:
             out.update(self.landmark.predict_arrays(X, horizons, band=band))
         out["warnings"] = self.applicability(X)
         return out
 
-    def _patterns(self, X: Columns, times: np.ndarray) -> dict[str, np.ndarray]:
+    def _patterns(self, X: Columns, times: np.ndarray, encoded: np.ndarray) -> dict[str, np.ndarray]:
         estimator = self.pattern[-1]
-        encoded = self.pattern.named_steps["encode"].encode(X)  # the encoder picks its own columns
-        cif = estimator.predict_cumulative_incidence(encoded, times, check_input=False)
+        pattern_encoded = self.pattern.named_steps["encode"].encode(X)  # the encoder picks its own columns
+        if self.pattern_split:  # the survival model's risk, shared between the causes by the pattern model
+            survival = self.pipeline[-1]
+            cif = split_incidence(lambda lo, hi, at: survival.predict_survival(encoded[lo:hi], at, check_input=False),
+                                  getattr(survival, "unique_times_", self.time_grid), estimator,
+                                  estimator.relative_hazards(pattern_encoded, check_input=False), times)
+        else:
+            cif = estimator.predict_cumulative_incidence(pattern_encoded, times, check_input=False)
         labels = [horizon_label(h) for h in times]
         out = {f"cif_{cause}_{label}": cif[:, k, j]
                for k, cause in enumerate(estimator.causes_) for j, label in enumerate(labels)}
@@ -441,6 +454,7 @@ class RiskModel:
             params["landmark"] = self.landmark.to_dict()
         if self.contract is not None:
             params["contract"] = self.contract.to_dict()
+        params["pattern_split"] = self.pattern_split
         path = directory / _PARAMS_FILE
         path.write_text(json.dumps(params, indent=1, allow_nan=True))
         return path
@@ -474,4 +488,5 @@ class RiskModel:
             band=band,
             landmark=LandmarkModel.from_dict(params["landmark"]) if "landmark" in params else None,
             contract=Schema.from_dict(params["contract"]) if "contract" in params else None,
+            pattern_split=params.get("pattern_split", False),
         )

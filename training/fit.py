@@ -148,9 +148,16 @@ def pattern_factory(config: TrainingConfig) -> Callable[[], Any]:
     return make
 
 
-def fit_pattern(config: TrainingConfig, data: TrainingData, *, progress: Callable[[str, int], None] | None = None
-                ) -> tuple[Any, dict[str, Any]]:
-    """Fit the relapse-pattern model on the whole cohort and cross-validate it.
+def fit_pattern(config: TrainingConfig, data: TrainingData, *, survival_kind: str | None = "cox",
+                progress: Callable[[str, int], None] | None = None) -> tuple[Any, dict[str, Any]]:
+    """Fit the relapse-pattern model on the whole cohort and cross-validate the incidences it shows.
+
+    Parameters
+    ----------
+    survival_kind : str or None, default="cox"
+        The survival model whose risk the pattern model splits between the causes in every prediction
+        (:mod:`cnslrisk.model.coherent`): the cross-validation refits both on each training fold and judges
+        those incidences. None validates the pattern model's own product-limit incidences instead.
 
     Returns
     -------
@@ -159,14 +166,18 @@ def fit_pattern(config: TrainingConfig, data: TrainingData, *, progress: Callabl
     validation : dict
         The model card's ``pattern_validation`` section.
     """
+    from cnslrisk.model.coherent import CoherentIncidence
     from cnslrisk.model.pattern import competing_outcome
 
     from .pattern_validation import validate_pattern_model
 
     factory = pattern_factory(config)
-    columns = config.pattern_features
-    X = data.X[columns]
+    X = data.X[config.pattern_features]
     pipeline = factory().fit(X, competing_outcome(data.cause, data.y["time"]))
+    if survival_kind is not None:  # both models refitted on each fold, as a prediction combines them
+        factory = partial(CoherentIncidence, pipeline_factory(survival_kind, config)(), factory(),
+                          censored=config.data.censored)
+        X = data.X
     v = config.validation
     validation = validate_pattern_model(
         factory, X, data.y["time"], data.cause, horizons=v.horizons, censored=config.data.censored, folds=v.folds,

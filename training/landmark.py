@@ -22,6 +22,7 @@ from .comparison import NULL
 from .config import ConfigError, LandmarkConfig, TrainingConfig
 from .data import TrainingData
 from .fit import coefficient_table, compare_candidates, fit_candidate, fit_pattern, sample_size_section
+from .pattern_card import pattern_section
 
 __all__ = ["landmark_config", "landmark_data", "fit_landmark", "MIN_LANDMARK_EVENTS"]
 
@@ -35,6 +36,15 @@ _METHOD = ("landmark Cox model (van Houwelingen 2007): fitted on the patients pr
 _CAVEAT = ("Valid only for a patient progression-free at the landmark whose best response was assessed by then. A "
            "response first seen later would credit the patient with progression-free time already survived "
            "(immortal-time bias).")
+
+
+def _estimation(estimator: object, alpha: float) -> str:
+    """How the landmark Cox model was estimated (its card's method line)."""
+    if alpha > 0:
+        return f"ridge penalty alpha {alpha:g} (asked for in the config)"
+    if getattr(estimator, "penalty_", "none") == "firth":
+        return f"Firth's penalised likelihood: {estimator.separation_}"
+    return "ordinary (unpenalised) Cox model; Firth's penalty would apply only if its likelihood were monotone"
 
 
 def landmark_config(config: TrainingConfig) -> TrainingConfig:
@@ -103,7 +113,7 @@ def fit_landmark(config: TrainingConfig, data: TrainingData, *, progress: Callab
         "response": lm.response,
         "response_levels": model.levels,
         "features": [*config.landmark_features, lm.response],
-        "method": f"{_METHOD}; ridge alpha {lm.alpha:g}",
+        "method": f"{_METHOD}; {_estimation(estimator, lm.alpha)}",
         "caveat": _CAVEAT,
         "progression_free_at_landmark": ldata.provenance["progression_free_at_landmark"],
         "missing_response": ldata.provenance["missing_response"],
@@ -118,4 +128,6 @@ def fit_landmark(config: TrainingConfig, data: TrainingData, *, progress: Callab
     }
     if ldata.cause is not None:
         model.pattern, section["pattern_validation"] = fit_pattern(lconfig, ldata, progress=stage)
+        section["pattern_model"] = pattern_section(candidate.pipeline, model.pattern, ldata.X,
+                                                   lconfig.validation.horizons, lconfig.pattern_features)
     return model, section

@@ -25,6 +25,7 @@ from .calibration import risk_groups
 from .concordance import wolbers_counts
 from .crossval import Factory, Progress, fold_splits, run_chunked
 from .metrics import horizon_label
+from .pattern_brier import pattern_brier
 
 __all__ = ["aalen_johansen", "wolbers_c", "validate_pattern_model", "FEW_EVENTS"]
 
@@ -352,11 +353,14 @@ def validate_pattern_model(
                    "stratified_on": "cause"},
         "failed_folds": failed,
         "calibration": calibration,
+        "brier": pattern_brier(oof, t, c, causes, h, censored_text),
         "concordance": _concordance(oof, t, c, causes, h, censored_text),
         "uncertainty": _statement(events, calibration, h),
         "method": {
-            "predicted": "mean out-of-fold cumulative incidence (product-limit combination of cause-specific Cox "
-                         "models), averaged over repeats",
+            "predicted": "mean out-of-fold cumulative incidence of the model refitted on each training fold (as the "
+                         "card's pattern_model says it is computed), averaged over repeats",
+            "brier": "IPCW Brier score of the out-of-fold incidence of the cause at the horizon (Schoop et al. 2011; "
+                     "censoring weights from the Kaplan-Meier estimate), per repeat; mean and sd over repeats",
             "observed": "Aalen-Johansen cumulative incidence; overall with a percentile bootstrap 95 % CI",
             "groups": "tertiles of the out-of-fold predicted incidence of the cause at the horizon, per repeat",
             "concordance": "Wolbers' competing-risks C (2009, no censoring weights) of the predicted incidence at "

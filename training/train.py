@@ -34,6 +34,7 @@ from .fit import (
     sample_size_section,
     training_km,
 )
+from .pattern_card import pattern_section
 from .selection import select
 
 __all__ = ["TrainResult", "train", "synthetic_example"]
@@ -255,18 +256,15 @@ def _train(config: TrainingConfig, data: TrainingData, progress: Callable[[str, 
         watch.lap("band")
     pattern_validation = None
     if data.cause is not None:
-        model.pattern, pattern_validation = fit_pattern(config, data, progress=progress)
+        model.pattern, pattern_validation = fit_pattern(config, data, survival_kind=chosen.kind, progress=progress)
         watch.lap("pattern")
     calibration, calibration_table = _calibration(chosen.kind, comparison, config, data)
     watch.lap("calibration")
     extras = _extras(chosen, data)
     if pattern_validation is not None:
         extras["pattern_validation"] = pattern_validation
-        extras["pattern_model"] = {"type": "cause-specific Cox (Efron ties, ridge alpha "
-                                           f"{config.pattern.alpha:g}) combined by the product-limit formula",
-                                   "features": config.pattern_features,
-                                   "causes": list(model.pattern[-1].causes_),
-                                   "likely_pattern": "argmax of the cumulative incidences at the last horizon"}
+        extras["pattern_model"] = pattern_section(chosen.pipeline, model.pattern, data.X, config.validation.horizons,
+                                                  config.pattern_features)
     sample_size = sample_size_section(chosen, config, data, cox=candidates.get("cox"))
     watch.lap("diagnostics")
     if config.landmark.time is not None:

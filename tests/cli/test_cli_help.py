@@ -10,7 +10,7 @@ import typer
 
 from cnslrisk.cli import app
 
-INTERFACE_COMMANDS = {"synth", "validate", "train", "promote", "card", "score", "report"}
+INTERFACE_COMMANDS = {"synth", "validate", "config", "train", "promote", "card", "score", "report"}
 
 
 def commands() -> dict:
@@ -27,6 +27,12 @@ def test_every_command_and_option_has_help(name):
     assert command.help and len(command.help.split()) >= 10, f"{name}: its --help says too little"
     undocumented = [p.name for p in command.params if not getattr(p, "help", None)]
     assert undocumented == [], f"{name}: options without help: {undocumented}"
+
+
+def test_config_init_documents_itself_and_every_option():
+    init = commands()["config"].commands["init"]
+    assert len(init.help.split()) >= 10
+    assert [p.name for p in init.params if not getattr(p, "help", None)] == []
 
 
 def test_root_help_lists_the_commands():

@@ -34,8 +34,10 @@ def _competing(n: int, seed: int, *, rates=(0.10, 0.05), betas=((0.7, 0.3), (-0.
     return pd.DataFrame(X, columns=["x1", "x2"]), competing_outcome(cause, time)
 
 
-def _naive_cif(X: np.ndarray, y: np.ndarray, betas: list[np.ndarray], causes: list[str], times: np.ndarray):
-    """Per-row Python loop: Breslow increments d/sum_{risk set} exp(x b), then the product-limit recursion.
+def _naive_cif(X: np.ndarray, y: np.ndarray, betas: list[np.ndarray], causes: list[str], times: np.ndarray,
+               ties: str = "breslow"):
+    """Per-row Python loop: baseline increments d/sum_{risk set} exp(x b) (Breslow) or, with Efron's ties,
+    sum_l 1/(sum_{risk set} - l/d sum_{tied}), then the product-limit recursion.
 
     As documented for the model, an all-cause jump above 1 is capped at 1 and shared by hazard.
     """
@@ -45,9 +47,11 @@ def _naive_cif(X: np.ndarray, y: np.ndarray, betas: list[np.ndarray], causes: li
     for k, c in enumerate(causes):
         inc = {}
         for s in event_times:
-            d = sum(1 for t, cc in zip(y["time"], y["cause"], strict=True) if t == s and cc == c)
+            tied = [j for j in range(X.shape[0]) if y["time"][j] == s and y["cause"][j] == c]
+            d = len(tied)
             at_risk = sum(float(np.exp(X[j] @ betas[k])) for j in range(X.shape[0]) if y["time"][j] >= s)
-            inc[s] = d / at_risk
+            share = sum(float(np.exp(X[j] @ betas[k])) for j in tied)
+            inc[s] = sum(1 / (at_risk - (l / d) * share) for l in range(d)) if ties == "efron" else d / at_risk
         increments.append(inc)
     for i in range(X.shape[0]):
         r = [float(np.exp(X[i] @ b)) for b in betas]
@@ -94,12 +98,16 @@ def test_matches_sksurv_coefficients_and_naive_product_limit():
 
 
 def test_tied_times_match_naive_loop():
-    """With tied times (Efron fit) the combination still equals the loop applied to the fitted coefficients."""
+    """With tied times the combination equals the loop applied to the fitted coefficients, each tie method with its
+    own baseline (Efron's tie-adjusted increments, as riskRegression takes them; Breslow's d / S0)."""
     X, y = _competing(60, seed=5, ties=True)
     assert np.unique(y["time"]).size < y.size  # the data really has ties
     model = CauseSpecificCox().fit(X, y)
-    expected = _naive_cif(X.to_numpy(), y, [m.coef_ for m in model.models_], ["a", "b"], TIMES)
+    expected = _naive_cif(X.to_numpy(), y, [m.coef_ for m in model.models_], ["a", "b"], TIMES, ties="efron")
     np.testing.assert_allclose(model.predict_cumulative_incidence(X, TIMES), expected, rtol=1e-10, atol=1e-13)
+    breslow = CauseSpecificCox(ties="breslow").fit(X, y)
+    expected = _naive_cif(X.to_numpy(), y, [m.coef_ for m in breslow.models_], ["a", "b"], TIMES)
+    np.testing.assert_allclose(breslow.predict_cumulative_incidence(X, TIMES), expected, rtol=1e-10, atol=1e-13)
 
 
 def test_no_covariate_effect_equals_lifelines_aalen_johansen():
@@ -261,7 +269,24 @@ def test_fit_refuses_bad_outcome_and_separation():
         CauseSpecificCox().fit(X, competing_outcome(["a"] * 10, [-1.0] + [1.0] * 9))
     with pytest.raises(ValueError, match=r"field cause: 1 row\(s\) have a missing value"):
         cause_text(["a", None])
-    # x separates cause a (events only at the highest x, which are the earliest): diverging coefficient
+    # x is constant in every risk set of cause b: its likelihood is flat, which no penalty for separation mends
     y = competing_outcome(["none"] * 6 + ["a"] * 2 + ["b"] * 2, [9, 8, 7, 6, 5, 4, 1, 2, 3, 3.5])
-    with pytest.raises(ValueError, match=r"cause 'a': CoxPH fit: the information matrix is singular"):
+    with pytest.raises(ValueError, match=r"cause 'b': FirthCoxPH fit: the information matrix is singular, which no "
+                                         r"penalty for separation mends: a covariate is constant among the patients"):
         CauseSpecificCox().fit(np.r_[np.zeros(6), 1, 1, 0, 0][:, None], y)
+
+
+def test_separation_gets_firths_penalty_and_says_why():
+    # x separates cause a (its events only at the highest x of their risk sets): the ordinary estimate is infinite
+    y = competing_outcome(["none"] * 6 + ["a"] * 2 + ["b"] * 2, [9, 8, 7, 6, 5, 4, 1, 2, 3, 3.5])
+    X = pd.DataFrame({"x": [0, 1, 0, 1, 0, 1, 1, 1, 0, 1.0]})
+    model = CauseSpecificCox().fit(X, y)
+    penalties = model.penalties()
+    assert penalties["a"]["penalty"] == "firth" and penalties["b"]["penalty"] == "none"
+    assert penalties["a"]["reason"].startswith("monotone partial likelihood (separation) along +x: ")
+    assert np.isfinite(model.models_[0].coef_).all() and model.models_[0].coef_[0] > 0
+    ridge = CauseSpecificCox(alpha=0.5).fit(X, y).penalties()
+    assert ridge["a"] == {"penalty": "ridge", "alpha": 0.5, "reason": "ridge penalty asked for in the config"}
+    again = CauseSpecificCox.from_dict(json.loads(json.dumps(model.to_dict())))
+    assert again.penalties() == penalties
+    np.testing.assert_array_equal(again.predict_cumulative_incidence(X, TIMES), model.predict_cumulative_incidence(X, TIMES))

@@ -136,14 +136,20 @@ def test_undefined_values_are_reported_with_reasons():
     assert last_censored and all(r["observed"] is None and r["reason"].startswith("not identified") for r in cal_late)
 
 
-def test_failed_refits_are_listed():
-    """Without a ridge penalty, best_response separates a rare pattern in some training folds."""
+def test_separation_in_a_fold_gets_firths_penalty_and_failed_refits_are_listed():
+    """Without a ridge penalty best_response separates a rare pattern in some training folds: Firth's penalty keeps
+    those refits finite; a covariate that is constant in every fold still fails, and each failure is listed."""
     df = _example()
     result = validate_pattern_model(_factory(alpha=0.0), df, df["pfs1_months"], df["pattern"], horizons=[6],
                                     repeats=1, bootstrap=10)
-    assert result["failed_folds"], "expected at least one singular refit"
-    assert all("information matrix is singular" in f["reason"] for f in result["failed_folds"])
-    json.dumps(result, allow_nan=False)
+    assert result["failed_folds"] == []
+    constant = df.assign(lmd=False)
+    failing = validate_pattern_model(_factory(alpha=0.0), constant, df["pfs1_months"], df["pattern"], horizons=[6],
+                                     repeats=1, bootstrap=10)
+    assert len(failing["failed_folds"]) == 5
+    assert all("a covariate is constant among the patients at risk or collinear" in f["reason"]
+               for f in failing["failed_folds"])
+    json.dumps(failing, allow_nan=False)
 
 
 def test_large_cohort_is_calibrated_in_the_large():
