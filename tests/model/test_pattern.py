@@ -51,7 +51,7 @@ def _naive_cif(X: np.ndarray, y: np.ndarray, betas: list[np.ndarray], causes: li
             d = len(tied)
             at_risk = sum(float(np.exp(X[j] @ betas[k])) for j in range(X.shape[0]) if y["time"][j] >= s)
             share = sum(float(np.exp(X[j] @ betas[k])) for j in tied)
-            inc[s] = sum(1 / (at_risk - (l / d) * share) for l in range(d)) if ties == "efron" else d / at_risk
+            inc[s] = sum(1 / (at_risk - (rank / d) * share) for rank in range(d)) if ties == "efron" else d / at_risk
         increments.append(inc)
     for i in range(X.shape[0]):
         r = [float(np.exp(X[i] @ b)) for b in betas]
@@ -289,4 +289,5 @@ def test_separation_gets_firths_penalty_and_says_why():
     assert ridge["a"] == {"penalty": "ridge", "alpha": 0.5, "reason": "ridge penalty asked for in the config"}
     again = CauseSpecificCox.from_dict(json.loads(json.dumps(model.to_dict())))
     assert again.penalties() == penalties
-    np.testing.assert_array_equal(again.predict_cumulative_incidence(X, TIMES), model.predict_cumulative_incidence(X, TIMES))
+    np.testing.assert_array_equal(again.predict_cumulative_incidence(X, TIMES),
+                                  model.predict_cumulative_incidence(X, TIMES))

@@ -121,8 +121,8 @@ def test_config_rejects_an_impossible_landmark(tmp_path):
         load_config(overrides={"landmark.time": 24})
     with pytest.raises(ConfigError, match="`landmark.response = 'pce'`: pce is a covariate"):
         load_config(overrides={"landmark.response": "pce"})
-    with pytest.raises(ConfigError, match=r"`landmark.features = \['bridging'\]`: bridging is not one of the configured "
-                                          "covariates"):
+    with pytest.raises(ConfigError, match=r"`landmark.features = \['bridging'\]`: bridging is not one of the "
+                                          "configured covariates"):
         load_config(overrides={"landmark.features": ["bridging"]})
 
 
