@@ -5,7 +5,8 @@ Every procedure built on it (the out-of-fold comparison, :mod:`.comparison`; the
 set, so any tuning the factory contains (inner cross-validation of a penalty or a forest grid) is
 redone inside every fold and resample and never sees the data it is scored on. Random numbers come
 from one :class:`numpy.random.SeedSequence` per call, spawned into one child per repeat or resample
-in the calling process, so results are identical for any ``n_jobs``.
+in the calling process, so results are identical for any ``n_jobs`` and on any backend (local
+processes or a Dask cluster, :mod:`.compute`).
 """
 
 from __future__ import annotations

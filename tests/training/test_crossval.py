@@ -1,8 +1,13 @@
-"""Fold splits and the survival grid shared by every resampling procedure."""
+"""Fold splits, the survival grid and the chunked runner shared by every resampling procedure."""
+
+import os
+from functools import partial
 
 import numpy as np
+import pytest
 
-from cnslrisk.training.crossval import fold_splits, survival_grid
+from cnslrisk.training.compute import interleaved_chunks
+from cnslrisk.training.crossval import fold_splits, run_chunked, survival_grid
 
 
 def test_folds_are_stratified_on_the_given_labels(cohort):
@@ -22,3 +27,25 @@ def test_folds_are_stratified_on_the_given_labels(cohort):
 def test_survival_grid_contains_horizons():
     grid = survival_grid([12, 3, 6])
     assert set([3.0, 6.0, 12.0]) <= set(grid) and grid[0] == 3 and grid[-1] == 12 and np.all(np.diff(grid) > 0)
+
+
+def _tag(offset, values, chunk):
+    return [(task, float(values[task]) + offset, os.getpid()) for task in chunk]
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_run_chunked_returns_every_task_in_order_with_the_shared_data(n_jobs):
+    values = np.arange(10.0) * 3
+    progress = []
+    out = run_chunked(partial(_tag, 0.5), list(range(10)), n_jobs, progress.append, shared=(values,))
+    assert [(task, value) for task, value, _ in out] == [(t, 3 * t + 0.5) for t in range(10)]
+    assert sum(progress) == 10
+    # in this process only when asked for one job
+    assert ({pid for *_, pid in out} == {os.getpid()}) == (n_jobs == 1)
+
+
+def test_chunks_interleave_and_cover_every_task_once():
+    chunks = interleaved_chunks(10, 2)
+    assert sorted(j for c in chunks for j in c) == list(range(10))
+    assert chunks[0] == [0, 8] and len(chunks) == 8
+    assert interleaved_chunks(3, 1) == [[0], [1], [2]]
