@@ -59,8 +59,13 @@ def test_predictions_equal_scikit_survival(case):
     np.testing.assert_array_equal(compact.predict_survival_function(X, return_array=True), surv[:, event])
     np.testing.assert_array_equal(compact.predict_cumulative_hazard_function(X, return_array=True), chf[:, event])
     # at EVERY point of sksurv's grid (censored times included) the step curves agree
-    np.testing.assert_array_equal(compact.predict_at(X, rsf.unique_times_), surv)
-    np.testing.assert_array_equal(compact.predict_at(X, rsf.unique_times_, kind="cum_hazard"), chf)
+    # past 64 columns the curves are summed from the leaves' steps: equal to rounding
+    np.testing.assert_allclose(compact.predict_at(X, rsf.unique_times_), surv, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(compact.predict_at(X, rsf.unique_times_, kind="cum_hazard"), chf, rtol=1e-14, atol=1e-14)
+    few = np.linspace(0, event.size - 1, 60).astype(int)  # up to 64 columns: the tree-order sums, bit for bit
+    np.testing.assert_array_equal(compact.predict_at(X, rsf.unique_times_[few]), surv[:, few])
+    whole = compact.predict_at(X, rsf.unique_times_)
+    np.testing.assert_array_equal(compact.predict_at(X[:1], rsf.unique_times_), whole[:1])  # alone or in a batch
     steps = compact.predict_survival_function(X[:3])
     np.testing.assert_array_equal(steps[1].y, compact.predict_survival_function(X[1:2], return_array=True)[0])
 
@@ -85,7 +90,7 @@ def test_routing_reaches_scikit_learns_leaves(case):
     np.testing.assert_array_equal(compact.apply(X[:7]), leaves[:, :7])
     np.testing.assert_array_equal(compact.predict(X[:7]), rsf.predict(X[:7]))
     surv = rsf.predict_survival_function(X[:7], return_array=True)
-    np.testing.assert_array_equal(compact.predict_at(X[:7], rsf.unique_times_), surv)
+    np.testing.assert_allclose(compact.predict_at(X[:7], rsf.unique_times_), surv, rtol=0, atol=1e-14)
     offsets = compact.arrays["node_offsets"]
     for t, tree in enumerate(rsf.estimators_):
         node = tree.apply(X.astype(np.float32))
@@ -155,7 +160,8 @@ def test_version_1_files_still_load(tmp_path, case):
     X, _, rsf, compact = case
     loaded = load_forest(tmp_path / "v1", _write_version_1(compact, tmp_path / "v1"))
     np.testing.assert_array_equal(loaded.predict(X), rsf.predict(X))
-    np.testing.assert_array_equal(loaded.predict_at(X, rsf.unique_times_), rsf.predict_survival_function(X, True))
+    np.testing.assert_allclose(loaded.predict_at(X, rsf.unique_times_), rsf.predict_survival_function(X, True),
+                               rtol=0, atol=1e-14)
     assert loaded.inbag_gram is None
 
 

@@ -116,10 +116,10 @@ def test_curves_are_right_continuous_steps(data, fitted):
     mid = (times[:-1] + times[1:]) / 2
     surv = fitted.predict_survival_function(X[:5], return_array=True)
     chf = fitted.predict_cumulative_hazard_function(X[:5], return_array=True)
-    np.testing.assert_array_equal(fitted.predict_survival(X[:5], times), surv)
-    np.testing.assert_array_equal(fitted.predict_survival(X[:5], mid), surv[:, :-1])
+    np.testing.assert_allclose(fitted.predict_survival(X[:5], times), surv, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(fitted.predict_survival(X[:5], mid), surv[:, :-1], rtol=0, atol=1e-14)
     np.testing.assert_array_equal(fitted.predict_survival(X[:5], [times[0] / 2]), np.ones((5, 1)))
-    np.testing.assert_array_equal(fitted.predict_cumulative_hazard(X[:5], mid), chf[:, :-1])
+    np.testing.assert_allclose(fitted.predict_cumulative_hazard(X[:5], mid), chf[:, :-1], rtol=1e-14, atol=1e-14)
     np.testing.assert_array_equal(fitted.predict_cumulative_hazard(X[:5], [times[-1] + 100]), chf[:, -1:])
     steps = fitted.predict_survival_function(X[:3])
     np.testing.assert_array_equal(steps[1].x, times)
