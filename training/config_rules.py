@@ -121,10 +121,16 @@ def pydantic_problems(error: ValidationError, tables: Mapping[str, Sequence[str]
 
 
 def one_per_mistake(problems: list[str]) -> list[str]:
-    """Drop repeats, and the "required" line of a key that a misspelt key was taken for (one mistake, one line)."""
-    meant = re.findall(r"did you mean `([^`]+)`", " ".join(problems))
+    """Drop repeats, and the lines that follow from another mistake (one mistake, one line): the "required" line of
+    a key that a misspelt key was taken for, and the "not a column this config uses" line of a ``[fields]`` table
+    whose column was misspelt where the config names it."""
+    text = " ".join(problems)
+    meant = re.findall(r"did you mean `([^`]+)`", text)
+    columns = re.findall(r"did you mean '([^']+)'", text)
 
     def follows(problem: str) -> bool:
+        if problem.startswith("`[fields.") and "is not a column this config uses" in problem:
+            return problem[len("`[fields."):].split("]`")[0] in columns
         key = problem.split("`")[1] if problem.startswith("`") and ": required" in problem else None
         return key is not None and any(key == m or key.startswith(f"{m}.") for m in meant)
 
