@@ -3,6 +3,8 @@ local run's figures exactly, survives the loss of a worker, and speaks TLS when 
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import json
 import os
 import re
@@ -15,6 +17,11 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from threadpoolctl import threadpool_info
 
 from cnslrisk.training import ConfigError, train
 from cnslrisk.training.compute import WorkUnit, active_runner, use_compute
@@ -56,8 +63,12 @@ def local_run(registry):
     return _train(registry, "local")
 
 
+DASK = [sys.executable, "-m", "dask"]  # the `dask` command of this environment, wherever its scripts are
+
+
 class Cluster:
-    """A scheduler and worker processes started as a user would start them, on 127.0.0.1."""
+    """A scheduler and worker processes started as a user would start them (`dask scheduler`, `dask worker`),
+    on 127.0.0.1."""
 
     def __init__(self, folder: Path, workers: int = 2, tls: dict[str, str] | None = None):
         self.folder, self.processes = folder, []
@@ -66,14 +77,14 @@ class Cluster:
         tls_args = [] if tls is None else ["--tls-ca-file", tls["ca"], "--tls-cert", tls["cert"], "--tls-key",
                                            tls["key"]]
         protocol = ["--protocol", "tls"] if tls else []
-        self._start("scheduler", ["dask", "scheduler", "--host", "127.0.0.1", "--port", "0", "--dashboard-address",
+        self._start("scheduler", [*DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--dashboard-address",
                                   "127.0.0.1:0", "--scheduler-file", str(file), *protocol, *tls_args])
         deadline = time.monotonic() + 60
         while not file.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         self.address = json.loads(file.read_text())["address"]
         # no nanny: a killed worker stays dead, so losing it really loses its tasks
-        self.workers = [self._start(f"worker-{i}", ["dask", "worker", "--scheduler-file", str(file), "--nthreads",
+        self.workers = [self._start(f"worker-{i}", [*DASK, "worker", "--scheduler-file", str(file), "--nthreads",
                                                     "1", "--no-nanny", "--no-dashboard", "--host", "127.0.0.1",
                                                     "--local-directory", str(folder), "--name", f"worker-{i}",
                                                     *tls_args])
@@ -180,8 +191,6 @@ def _sent_by_value():
 
 
 def test_units_run_with_one_blas_thread():
-    from threadpoolctl import threadpool_info
-
     def threads(chunk):
         return [max((p["num_threads"] for p in threadpool_info()), default=1) for _ in chunk]
 
@@ -190,12 +199,6 @@ def test_units_run_with_one_blas_thread():
 
 def _certificates(folder: Path) -> dict[str, str]:
     """A self-signed CA and a certificate it signs for 127.0.0.1 (scheduler, workers and client share it)."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
 
     def name(text):
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
@@ -206,8 +209,6 @@ def _certificates(folder: Path) -> dict[str, str]:
           .public_key(ca_key.public_key()).serial_number(1).not_valid_before(now)
           .not_valid_after(now + datetime.timedelta(days=1))
           .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(ca_key, hashes.SHA256()))
-    import ipaddress
-
     cert = (x509.CertificateBuilder().subject_name(name("127.0.0.1")).issuer_name(ca.subject)
             .public_key(key.public_key()).serial_number(2).not_valid_before(now)
             .not_valid_after(now + datetime.timedelta(days=1))
