@@ -5,7 +5,7 @@ Run on demand (not a test):  python benchmarks/bench_train.py [--set KEY=VALUE .
 Trains the bundled default config (all three model types, 5 x 10 cross-validation, 200 bootstrap
 resamples each with tuning repeated inside every resample, plus the relapse-pattern model) into a
 temporary SQLite registry and prints the seconds each stage took, as recorded in the run's metrics
-(``seconds.<stage>``: the comparison of every candidate with the null and published models on the same
+(``run.seconds.<stage>``: the comparison of every candidate with the null and published models on the same
 folds, the fits with the Cox-type bootstraps, the band, the pattern and post-response models, the card,
 the plots and the registry). ``benchmarks/bench_train_scale.py`` does the same against cohort size.
 """
@@ -38,7 +38,7 @@ def main() -> None:
     for kind in config.models.fit:
         fit, boot = (result.metrics.get(f"{kind}.seconds.{stage}", 0.0) for stage in ("fit", "bootstrap"))
         print(f"{kind:8} fit on the whole cohort {fit:6.1f} s, bootstrap optimism {boot:6.1f} s")
-    stages = {k.removeprefix("seconds."): v for k, v in result.metrics.items() if k.startswith("seconds.")}
+    stages = {k.removeprefix("run.seconds."): v for k, v in result.metrics.items() if k.startswith("run.seconds.")}
     print("stages (s): " + ", ".join(f"{stage} {seconds:.1f}" for stage, seconds in stages.items()))
     print(f"not in a stage (config, cohort, start of the workers): {total - sum(stages.values()):.1f} s")
     print(f"whole run: {total:.1f} s; registered {result.name} version {result.version} ({result.model_type})")

@@ -14,7 +14,7 @@ resamples for each Cox-type model, the relapse-pattern model's validation, the p
 on a synthetic cohort of n patients (``cnslrisk.data.synthetic``, seed 1) into a scratch SQLite
 registry, with ``n_jobs = 2``: ``local`` is joblib's processes, ``dask`` a local two-worker Dask
 cluster started for the run. The family ``cox`` fits the Cox and penalised Cox models, ``forest`` the
-random survival forest. Printed: the stage seconds the run logs (``seconds.*``), the Dask cluster's
+random survival forest. Printed: the stage seconds the run logs (``run.seconds.*``), the Dask cluster's
 start, and per Cox-type model the cost of one bootstrap resample (2 workers x bootstrap seconds /
 resamples) against one fit of the model on the whole cohort (tuning included). With ``--set
 validation.bootstrap=20`` (fewer resamples) the per-resample figure is the same quantity, measured on fewer.
@@ -60,7 +60,7 @@ def run(family: str | None, n: int | None, backend: str, overrides: dict, folder
     start = time.perf_counter()
     result = train(overrides=settings)
     total = time.perf_counter() - start
-    seconds = {k.removeprefix("seconds."): v for k, v in result.metrics.items() if k.startswith("seconds.")}
+    seconds = {k.removeprefix("run.seconds."): v for k, v in result.metrics.items() if k.startswith("run.seconds.")}
     row = {"family": family or "example", "n": n or 60, "backend": backend, "total": total, "stages": seconds,
            "startup": total - sum(seconds.values()), "chosen": result.model_type, "load_before": load,
            "load_after": os.getloadavg()[0], "per_resample": {}}

@@ -226,7 +226,7 @@ def train(
 
 
 class _Stopwatch:
-    """Seconds of each stage of a run (``seconds.<stage>`` in its metrics)."""
+    """Seconds of each stage of a run (``run.seconds.<stage>`` in its metrics, beside ``<kind>.seconds.*``)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
@@ -234,7 +234,8 @@ class _Stopwatch:
 
     def lap(self, stage: str) -> None:
         now = time.perf_counter()
-        self.seconds[f"seconds.{stage}"] = self.seconds.get(f"seconds.{stage}", 0.0) + now - self._last
+        key = f"run.seconds.{stage}"
+        self.seconds[key] = self.seconds.get(key, 0.0) + now - self._last
         self._last = now
 
 
@@ -310,7 +311,7 @@ def _train(config: TrainingConfig, data: TrainingData, progress: Callable[[str, 
             registry.set_alias(ref.name, registry.CHAMPION, ref.version)
             aliases.append(registry.CHAMPION)
         watch.lap("registry")
-        run.log_metrics({"seconds.registry": watch.seconds["seconds.registry"]})
-        metrics["seconds.registry"] = watch.seconds["seconds.registry"]
+        run.log_metrics({"run.seconds.registry": watch.seconds["run.seconds.registry"]})
+        metrics["run.seconds.registry"] = watch.seconds["run.seconds.registry"]
     return TrainResult(run_id=run.run_id, name=ref.name, version=ref.version, model_type=chosen.kind,
                        metrics=metrics, aliases=tuple(aliases), card=card)
