@@ -50,7 +50,7 @@ def score_cli(
     rejects_path: Annotated[Path | None, typer.Option("--rejects", help="Batch: score valid rows and write invalid ones here with their reasons (default: stop on any invalid row).", dir_okay=False)] = None,  # noqa: E501
     strict: Annotated[bool, typer.Option("--strict", help="Batch: refuse every column that is not a model input (by default such columns are ignored and listed).")] = False,  # noqa: E501
     chunk_size: Annotated[int, typer.Option("--chunk-size", help="Batch: rows per chunk (memory is bounded by it).", min=1)] = 100_000,  # noqa: E501
-    no_band: Annotated[bool, typer.Option("--no-band", help="Batch: leave the 95 % band columns empty (a forest's bootstrap band costs about 50x its prediction).")] = False,  # noqa: E501
+    no_band: Annotated[bool, typer.Option("--no-band", help="Batch: leave the 95 % band columns empty (faster; the band of a model with refitted members costs about 50x its prediction).")] = False,  # noqa: E501
     horizons: Annotated[str | None, typer.Option("--horizons", help="Override the model's horizons, e.g. 3,6,12 (in the model's time unit).")] = None,  # noqa: E501
     as_json: Annotated[bool, typer.Option("--json", help="Print the prediction as JSON (columns as in the public interface).")] = False,  # noqa: E501
     curve: Annotated[bool, typer.Option("--curve", help="Include the full predicted curve (with --json).")] = False,  # noqa: E501
