@@ -37,7 +37,7 @@ from .pattern import CauseSpecificCox, cause_text
 
 __all__ = ["split_incidence", "interval_sources", "CoherentIncidence"]
 
-_CELLS = 1 << 20  # rows x grid times x causes held at once: memory stays bounded for any number of rows
+_CELLS = 1 << 18  # rows x grid times held at once: memory stays bounded for any number of rows, and in the CPU cache
 
 
 def interval_sources(pattern: CauseSpecificCox, grid: np.ndarray) -> np.ndarray:
@@ -87,25 +87,33 @@ def split_incidence(survival_at: Callable[[int, int, np.ndarray], np.ndarray], g
     times = np.atleast_1d(np.asarray(times, dtype=float))
     n_causes, n = relative.shape
     used = int(np.searchsorted(grid, times.max(initial=-np.inf), side="right"))
-    out = np.zeros((n, n_causes, times.size))
+    out = np.zeros((n_causes, times.size, n))  # rows on the last axis: each output column is contiguous
     if used == 0 or n == 0:
-        return out
+        return out.transpose(2, 0, 1)
     base = interval_sources(pattern, grid[:used])  # (J, K)
-    at = np.searchsorted(grid[:used], times, side="right") - 1  # last grid time <= t, -1 before the first
-    rows = max(1, _CELLS // (used * n_causes))
+    # the sums are needed only at the horizons: sums over the stretches of grid times between them, then added up
+    ends = np.searchsorted(grid[:used], times, side="right")  # grid times <= t: [0, end)
+    stops = np.unique(ends[ends > 0])
+    starts = np.r_[0, stops[:-1]]
+    which = np.searchsorted(stops, ends)  # the stretch that ends at each horizon's end
+    shown = ends > 0
+    member = (np.arange(used)[:, None] >= starts[None, :]) & (np.arange(used)[:, None] < stops[None, :])
+    stretch_base = member[:, :, None] * base[:, None, :]  # (J, S, K): B_jk where grid time j lies in stretch s
+    rows = max(1, _CELLS // used)
     for lo in range(0, n, rows):
         hi = min(n, lo + rows)
         survival = survival_at(lo, hi, grid[:used])
         drop = np.empty_like(survival)
         drop[:, 0] = 1.0 - survival[:, 0]
         np.subtract(survival[:, :-1], survival[:, 1:], out=drop[:, 1:])
-        hazard = base[None, :, :] * relative[:, lo:hi].T[:, None, :]  # (c, J, K)
-        total = hazard.sum(axis=2, keepdims=True)
-        shares = np.divide(hazard, total, out=np.zeros_like(hazard), where=total > 0)
-        incidence = np.cumsum(drop[:, :, None] * shares, axis=1)  # (c, J, K)
-        picked = incidence[:, np.maximum(at, 0), :].transpose(0, 2, 1)  # (c, K, T)
-        out[lo:hi] = np.where(at >= 0, picked, 0.0)
-    return out
+        # dF_k = drop x r_k B_k / sum_l r_l B_l, summed over each stretch; einsum's own loops (not BLAS) keep a
+        # row's sums in one order whatever the other rows
+        total = np.einsum("kc,jk->cj", relative[:, lo:hi], base)
+        weight = np.divide(drop, total, out=np.zeros_like(drop), where=total > 0)
+        incidence = np.cumsum(np.einsum("cj,jsk->ksc", weight, stretch_base), axis=1)  # (K, S, c)
+        incidence *= relative[:, None, lo:hi]
+        out[:, :, lo:hi] = np.where(shown[None, :, None], incidence[:, which], 0.0)
+    return out.transpose(2, 0, 1)
 
 
 class CoherentIncidence(BaseEstimator):

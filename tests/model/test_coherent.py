@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
-from sksurv.nonparametric import kaplan_meier_estimator
+from test_predictor import build
 
 from cnslrisk.data.synthetic import generate_cohort
 from cnslrisk.model import check_cohort
@@ -82,23 +82,10 @@ def test_grid_points_without_a_pattern_event_carry_the_last_shares(cohort):
     np.testing.assert_allclose(coarse, [dH[:2].sum(axis=0), dH[2:6].sum(axis=0)], rtol=1e-15)
 
 
-def _risk_model(cohort, kind, params) -> RiskModel:
-    y = np.array(list(zip(cohort["pfs1_event"], cohort["pfs1_months"], strict=True)),
-                 dtype=[("event", bool), ("time", float)])
-    pipeline = make_pipeline(kind, binary=FEATURES["binary"], categorical=FEATURES["categorical"],
-                             numeric=FEATURES["numeric"], **params).fit(cohort, y)
-    risk = pipeline.predict(cohort)
-    times, survival = kaplan_meier_estimator(y["event"], y["time"])
-    return RiskModel(kind=kind, pipeline=pipeline, features=FEATURES, horizons=(3.0, 6.0, 12.0),
-                     time_unit="months", time_grid=np.unique(y["time"][y["event"]]),
-                     risk_cutpoints=tuple(np.quantile(risk, [1 / 3, 2 / 3])),
-                     training_km={"time": times.tolist(), "survival": survival.tolist()},
-                     pattern=_pattern().fit(cohort, _outcome(cohort)))
-
-
 @pytest.mark.parametrize(("kind", "params"), [("cox", {}), ("rsf", {"n_estimators": 25})])
-def test_a_risk_models_columns_are_one_coherent_prediction(cohort, tmp_path, kind, params):
-    model = _risk_model(cohort, kind, params)
+def test_a_risk_models_columns_are_one_coherent_prediction(tmp_path, kind, params):
+    model, cohort = build(kind, **params)  # test_predictor's model, with a pattern model added
+    model.pattern = _pattern().fit(cohort, _outcome(cohort))
     horizons = tuple(FINE[::20])
     out = model.predict(cohort, horizons=horizons)
     causes = list(model.pattern[-1].causes_)
