@@ -70,8 +70,15 @@ def _tie_bounds(risk: np.ndarray, levels: np.ndarray, tied_tol: float) -> tuple[
 
 
 @njit(cache=True, nogil=True)
-def _sweep(order: np.ndarray, time: np.ndarray, event: np.ndarray, rank: np.ndarray, lower: np.ndarray,
-           upper: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _sweep(order: np.ndarray, time: np.ndarray, before: np.ndarray, query: np.ndarray, after: np.ndarray,
+           rank: np.ndarray, lower: np.ndarray, upper: np.ndarray, levels: int
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Count, for every queried sample, the samples of later times (and of its own time if ``before``) below,
+    tied with and in all, sweeping from the last time to the first.
+
+    At each time the ``before`` samples enter the tree, the ``query`` samples are counted against it, and
+    the ``after`` samples enter it for the earlier times.
+    """
     n = order.size
     tree = np.zeros(levels + 1, np.int64)
     concordant, tied, comparable = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
@@ -81,22 +88,19 @@ def _sweep(order: np.ndarray, time: np.ndarray, event: np.ndarray, rank: np.ndar
         start = end - 1
         while start > 0 and time[order[start - 1]] == time[order[end - 1]]:
             start -= 1
-        censored_here = 0
         for p in range(start, end):
-            if not event[order[p]]:
+            if before[order[p]]:
                 _add(tree, rank[order[p]])
-                censored_here += 1
-        if start < n - 1:  # scikit-survival never visits a last sample standing alone
-            for p in range(start, end):
-                i = order[p]
-                if event[i]:
-                    below = _below(tree, lower[i])
-                    concordant[p] = below
-                    tied[p] = _below(tree, upper[i]) - below
-                    comparable[p] = n - end + censored_here
-                    counted[p] = True
         for p in range(start, end):
-            if event[order[p]]:
+            i = order[p]
+            if query[i]:
+                below = _below(tree, lower[i])
+                concordant[p] = below
+                tied[p] = _below(tree, upper[i]) - below
+                comparable[p] = _below(tree, levels)
+                counted[p] = start < n - 1  # scikit-survival never visits a last sample standing alone
+        for p in range(start, end):
+            if after[order[p]]:
                 _add(tree, rank[order[p]])
         end = start
     return concordant, tied, comparable, counted
@@ -128,9 +132,10 @@ def comparable_counts(event: np.ndarray, time: np.ndarray, risk: np.ndarray, tie
     order = np.argsort(time)  # scikit-survival's order (not a stable sort): Uno's sums follow it
     levels = np.unique(risk)
     lower, upper = _tie_bounds(risk, levels, float(tied_tol))
-    rank = np.searchsorted(levels, risk)
-    return (order, *_sweep(order, np.ascontiguousarray(time, dtype=float), np.ascontiguousarray(event, dtype=bool),
-                           rank, lower, upper, levels.size))
+    event = np.ascontiguousarray(event, dtype=bool)
+    # a censored sample at an event's time is comparable with it, a tied event is not
+    return (order, *_sweep(order, np.ascontiguousarray(time, dtype=float), ~event, event, event,
+                           np.searchsorted(levels, risk), lower, upper, levels.size))
 
 
 def concordance_from_counts(counts: tuple[np.ndarray, ...], weights: np.ndarray | None = None) -> float:
@@ -165,54 +170,6 @@ def concordance_from_counts(counts: tuple[np.ndarray, ...], weights: np.ndarray 
         return float(np.float64(numerator) / np.float64(denominator))
 
 
-@njit(cache=True, nogil=True)
-def _wolbers_sweep(order: np.ndarray, time: np.ndarray, case: np.ndarray, censored: np.ndarray,
-                   competing: np.ndarray, rank: np.ndarray, levels: int) -> tuple[int, int, int]:
-    n = order.size
-    below_total, tied_total, usable_total = 0, 0, 0
-    later = np.zeros(levels + 1, np.int64)  # samples after the current time, and censored at it
-    end = n
-    while end > 0:
-        start = end - 1
-        while start > 0 and time[order[start - 1]] == time[order[end - 1]]:
-            start -= 1
-        censored_here = 0
-        for p in range(start, end):
-            if censored[order[p]]:
-                _add(later, rank[order[p]])
-                censored_here += 1
-        for p in range(start, end):
-            i = order[p]
-            if case[i]:
-                below = _below(later, rank[i])
-                below_total += below
-                tied_total += _below(later, rank[i] + 1) - below
-                usable_total += n - end + censored_here
-        for p in range(start, end):
-            if not censored[order[p]]:
-                _add(later, rank[order[p]])
-        end = start
-    earlier = np.zeros(levels + 1, np.int64)  # competing events at or before the current time
-    seen, start = 0, 0
-    while start < n:
-        end = start + 1
-        while end < n and time[order[end]] == time[order[start]]:
-            end += 1
-        for p in range(start, end):
-            if competing[order[p]]:
-                _add(earlier, rank[order[p]])
-                seen += 1
-        for p in range(start, end):
-            i = order[p]
-            if case[i]:
-                below = _below(earlier, rank[i])
-                below_total += below
-                tied_total += _below(earlier, rank[i] + 1) - below
-                usable_total += seen
-        start = end
-    return below_total, tied_total, usable_total
-
-
 def wolbers_counts(time: np.ndarray, case: np.ndarray, censored: np.ndarray, competing: np.ndarray,
                    marker: np.ndarray) -> tuple[int, int, int]:
     """Usable pairs of Wolbers' C: (case above the other, marker tied, usable), summed over the cases.
@@ -234,6 +191,10 @@ def wolbers_counts(time: np.ndarray, case: np.ndarray, censored: np.ndarray, com
     concordant, tied, usable : int
     """
     levels = np.unique(marker)
-    order = np.argsort(time, kind="stable")
-    return _wolbers_sweep(order, np.ascontiguousarray(time, dtype=float), case, censored, competing,
-                          np.searchsorted(levels, marker), levels.size)
+    rank = np.searchsorted(levels, marker)  # markers are compared exactly: ties are the same level
+    time = np.ascontiguousarray(time, dtype=float)
+    nobody = np.zeros(time.size, dtype=bool)
+    # later samples, and those censored at the case's time; then, time reversed, competing events at or before it
+    later = _sweep(np.argsort(time), time, censored, case, ~censored, rank, rank, rank + 1, levels.size)
+    earlier = _sweep(np.argsort(-time), -time, competing, case, nobody, rank, rank, rank + 1, levels.size)
+    return tuple(int(a.sum() + b.sum()) for a, b in zip(later[:3], earlier[:3], strict=True))
