@@ -20,10 +20,10 @@ from sksurv.util import Surv
 
 from ._checks import require_fitted
 from .estimators import CoxPH
-from .estimators._breslow import RiskSets, _reverse_cumsum
+from .estimators._breslow import RiskSets, efron_increments
 from .estimators.firth import FirthCoxPH
 
-__all__ = ["CauseSpecificCox", "competing_outcome", "cause_text", "efron_increments"]
+__all__ = ["CauseSpecificCox", "competing_outcome", "cause_text"]
 
 _FORMAT = "cnslrisk.cause-specific-cox/1"
 _COX_CLASSES = {"CoxPH": CoxPH, "FirthCoxPH": FirthCoxPH}
@@ -56,26 +56,6 @@ def cause_text(values: Any) -> np.ndarray:
     if missing.any():
         raise ValueError(f"field cause: {int(missing.sum())} row(s) have a missing value; every row needs a cause")
     return arr.astype(str)
-
-
-def efron_increments(Z: np.ndarray, beta: np.ndarray, risk: RiskSets) -> np.ndarray:
-    """Baseline hazard increments with Efron's handling of ties (R ``survfit.coxph`` ``ctype = 2``).
-
-    At an event time with ``d`` tied events the increment is ``sum_{l=0}^{d-1} 1 / (S0 - (l/d) D0)``
-    (``S0`` the risk set's sum of ``exp(z b)``, ``D0`` the tied events' share of it), which is the
-    baseline R's riskRegression takes for a Cox model fitted with Efron's ties; without ties it is
-    Breslow's ``1 / S0``.
-
-    Returns
-    -------
-    ndarray, shape (n_event_times,)
-    """
-    Zs = Z[risk.order]
-    w = np.exp(Zs @ beta)
-    group = risk.event_group
-    tied = np.bincount(group, weights=w[risk.event_rows], minlength=risk.unique_times.size)
-    denominator = _reverse_cumsum(w)[risk.start[group]] - risk.efron_fraction * tied[group]
-    return np.bincount(group, weights=1.0 / denominator, minlength=risk.unique_times.size)
 
 
 def competing_outcome(cause: Any, time: Any) -> np.ndarray:
@@ -163,9 +143,9 @@ class CauseSpecificCox(BaseEstimator):
     A cause with fewer than 2 events is refused: its Cox model has no information. Merge it with
     another cause, or recode its rows as censored (which changes what the other cumulative
     incidences mean: say so), before fitting. The baseline increments are Breslow's ``d_j / S0_j``
-    with ``ties="breslow"`` and Efron's tie-adjusted ones with ``ties="efron"`` (:func:`efron_increments`,
-    as riskRegression takes them; the same without ties). Models saved before 0.2 kept Breslow's for
-    both, and are read back as saved.
+    with ``ties="breslow"`` and Efron's tie-adjusted ones with ``ties="efron"``
+    (:func:`~cnslrisk.model.estimators._breslow.efron_increments`, as riskRegression takes them; the
+    same without ties). Models saved before 0.2 kept Breslow's for both, and are read back as saved.
 
     References
     ----------

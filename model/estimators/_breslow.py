@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["RiskSets", "PartialLikelihood", "partial_likelihood", "breslow_baseline", "step_lookup"]
+__all__ = ["RiskSets", "PartialLikelihood", "partial_likelihood", "breslow_baseline", "efron_increments", "step_lookup"]
 
 
 @dataclass(frozen=True)
@@ -195,6 +195,26 @@ def breslow_baseline(Z: np.ndarray, beta: np.ndarray, risk: RiskSets) -> dict[st
         "cum_var": np.cumsum(risk.n_events / s0**2),
         "cum_mean": np.cumsum(s1 / s0[:, None] * hazard[:, None], axis=0),
     }
+
+
+def efron_increments(Z: np.ndarray, beta: np.ndarray, risk: RiskSets) -> np.ndarray:
+    """Baseline hazard increments with Efron's handling of ties (R ``survfit.coxph`` ``ctype = 2``).
+
+    At an event time with ``d`` tied events the increment is ``sum_{l=0}^{d-1} 1 / (S0 - (l/d) D0)``
+    (``S0`` the risk set's sum of ``exp(z b)``, ``D0`` the tied events' share of it), which is the
+    baseline R's riskRegression takes for a Cox model fitted with Efron's ties; without ties it is
+    Breslow's ``1 / S0``.
+
+    Returns
+    -------
+    ndarray, shape (n_event_times,)
+    """
+    Zs = Z[risk.order]
+    w = np.exp(Zs @ beta)
+    group = risk.event_group
+    tied = np.bincount(group, weights=w[risk.event_rows], minlength=risk.unique_times.size)
+    denominator = _reverse_cumsum(w)[risk.start[group]] - risk.efron_fraction * tied[group]
+    return np.bincount(group, weights=1.0 / denominator, minlength=risk.unique_times.size)
 
 
 def step_lookup(
