@@ -48,8 +48,8 @@ from .crossval import Factory, Progress, failure_reason, fold_splits, run_chunke
 from .ipcw import kaplan_meier
 from .metrics import horizon_label, score_predictions
 
-__all__ = ["KaplanMeierNull", "Comparison", "compare", "corrected_interval", "metric_names", "reference_kinds",
-           "reference_factories", "REFERENCE_KINDS"]
+__all__ = ["KaplanMeierNull", "Comparison", "compare", "corrected_interval", "held_out_figures", "metric_names",
+           "reference_kinds", "reference_factories", "REFERENCE_KINDS"]
 
 NULL, PUBLISHED = "null", "published"
 REFERENCE_KINDS = (NULL, PUBLISHED)
@@ -122,8 +122,8 @@ def pooled_metric(metric: str) -> bool:
     return not metric.startswith(("c_index", "uno_c", "auc_"))
 
 
-def _figures(y_train: np.ndarray, y_test: np.ndarray, survival: np.ndarray, times: np.ndarray,
-             horizons: Sequence[float], t_ref: float, groups: np.ndarray | None = None) -> dict[str, float]:
+def held_out_figures(y_train: np.ndarray, y_test: np.ndarray, survival: np.ndarray, times: np.ndarray,
+                     horizons: Sequence[float], t_ref: float, groups: np.ndarray | None = None) -> dict[str, float]:
     """Every metric of one set of held-out predictions (nan where undefined)."""
     column = {float(t): j for j, t in enumerate(times)}
     at_ref = survival[:, column[t_ref]]
@@ -152,13 +152,13 @@ def _fold_chunk(factories: Mapping[str, Factory], horizons: Sequence[float], X: 
         except Exception as exc:  # noqa: BLE001 - a failed refit is recorded, not raised
             out.append(failure_reason(exc))
             continue
-        out.append((predicted, _figures(y[train], y[test], predicted, times, horizons, t_ref)))
+        out.append((predicted, held_out_figures(y[train], y[test], predicted, times, horizons, t_ref)))
     return out
 
 
 def _pooled_chunk(horizons: Sequence[float], y: np.ndarray, tasks: list[Any]) -> list[dict[str, float]]:
     times, t_ref = survival_grid(horizons), float(max(horizons))
-    return [_figures(y, y, predicted, times, horizons, t_ref, groups=folds) for predicted, folds in tasks]
+    return [held_out_figures(y, y, predicted, times, horizons, t_ref, groups=folds) for predicted, folds in tasks]
 
 
 @dataclass(frozen=True)
