@@ -34,11 +34,12 @@ def _progress_display(config: Any):
 
     from cnslrisk.training.comparison import reference_kinds
     from cnslrisk.training.landmark import landmark_config
+    from cnslrisk.training.nested import OUTER_FOLDS, OUTER_REPEATS
 
     v = config.validation
     kinds = len(config.models.fit) + len(reference_kinds(config.features.binary))
     totals = {"cross-validation": kinds * v.folds * v.repeats, "bootstrap": v.bootstrap,
-              "validation": v.folds * config.pattern.repeats}
+              "validation": v.folds * config.pattern.repeats, "nested selection": OUTER_FOLDS * OUTER_REPEATS}
     if config.landmark.time is not None:  # its comparison: the Cox model and its own reference rows
         post_kinds = 1 + len(reference_kinds(landmark_config(config).features.binary))
         totals["post-response cross-validation"] = post_kinds * v.folds * v.repeats
@@ -78,6 +79,11 @@ def _print_selection(card: dict[str, Any]) -> None:
     console.print(f"chosen: {selection['reason']}", highlight=False, markup=False)
     for note in selection["notes"]:
         console.print(f"note: {note}", highlight=False, markup=False)
+    nested = selection.get("nested")
+    if nested:
+        console.print(f"the whole selection validated ({nested['design']}): Harrell C {_interval(nested['c_index'])}, "
+                      f"integrated Brier {_interval(nested['ibs'])}; chosen per outer fold {nested['chosen']}",
+                      highlight=False, markup=False)
     if not selection["beats_null"]:
         console.print("[bold red]the chosen model does NOT beat the Kaplan-Meier null model out of fold: no "
                       "demonstrated signal; registered as challenger, not made champion[/]")

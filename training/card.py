@@ -93,6 +93,11 @@ def render_markdown(card: dict[str, Any]) -> str:
         lines += ["## How this model was chosen", "", selection.get("in_words", ""), "",
                   f"Rule: {selection['rule']}.", "", f"Decision: {selection['reason']}.", ""]
         lines += [f"- {note}" for note in selection.get("notes", [])]
+        nested = selection.get("nested")
+        if nested:
+            lines += ["", f"The whole selection, validated ({nested['design']}): Harrell C "
+                          f"{_interval(nested['c_index'])}, integrated Brier {_interval(nested['ibs'])}, calibration "
+                          f"slope {_interval(nested['calibration_slope'])}; chosen per outer fold: {nested['chosen']}."]
         lines += ["", "## Out-of-fold comparison (same splits for every model; 95 % corrected CI)", "",
                   "| model | Harrell C | integrated Brier | calibration slope |", "|---|---|---|---|"]
         for kind, entry in card.get("candidates", {}).items():

@@ -237,11 +237,14 @@ class SelectionConfig:
     ``rule`` is ``"ibs"`` (lowest out-of-fold integrated Brier score among candidates whose
     out-of-fold calibration slope lies in ``[promotion]``'s band) or ``"c_index"`` (highest Harrell's
     C, same band); differences within ``margin`` go to the simpler model (default 0.005 for ``ibs``,
-    0.01 for ``c_index``). See :mod:`cnslrisk.training.selection`.
+    0.01 for ``c_index``). See :mod:`cnslrisk.training.selection`. ``nested = true`` validates the
+    whole selection in an outer 5 x 2 loop (:mod:`cnslrisk.training.nested`; about ten times the
+    comparison's cost) and reports what the procedure achieves on held-out patients.
     """
 
     rule: Literal["ibs", "c_index"] = "ibs"
     margin: NonNegative | None = None
+    nested: StrictBool = False
 
 
 @dataclass(frozen=True, config=_TABLE)

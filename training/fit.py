@@ -17,8 +17,8 @@ from .comparison import Comparison, compare, reference_factories
 from .config import TrainingConfig
 from .data import TrainingData
 
-__all__ = ["Candidate", "fit_candidate", "compare_candidates", "pipeline_factory", "fit_pattern", "fit_band",
-           "sample_size_section", "COX_TYPES"]
+__all__ = ["Candidate", "fit_candidate", "comparison_factories", "compare_candidates", "pipeline_factory",
+           "fit_pattern", "fit_band", "sample_size_section", "COX_TYPES"]
 
 # models whose Harrell optimism bootstrap agrees with R rms validate; forests get out-of-fold figures only,
 # because the bootstrap under-corrects a learner that nearly reproduces its training data
@@ -77,16 +77,23 @@ def fit_candidate(
     return Candidate(kind=kind, pipeline=pipeline, optimism=optimism, seconds=seconds)
 
 
+def comparison_factories(kinds: Sequence[str], config: TrainingConfig) -> dict[str, Any]:
+    """Factories of the comparison: every kind in ``kinds`` plus the reference rows (:func:`reference_factories`)."""
+    factories = {kind: pipeline_factory(kind, config) for kind in kinds}
+    factories.update(reference_factories(partial(make_pipeline, "cox", random_state=config.seed),
+                                         list(config.features.binary)))
+    return factories
+
+
 def compare_candidates(
     kinds: Sequence[str], config: TrainingConfig, data: TrainingData, *,
     progress: Callable[[str, int], None] | None = None,
 ) -> Comparison:
     """Every kind in ``kinds``, the Kaplan-Meier null model and the published model (Cox on pCE + LMD, when
     both are covariates), refitted on the same repeated stratified K-fold splits (:mod:`.comparison`)."""
-    f, v = config.features, config.validation
-    factories = {kind: pipeline_factory(kind, config) for kind in kinds}
-    factories.update(reference_factories(partial(make_pipeline, "cox", random_state=config.seed), list(f.binary)))
-    return compare(factories, data.X, data.y, horizons=v.horizons, folds=v.folds, repeats=v.repeats,
+    v = config.validation
+    return compare(comparison_factories(kinds, config), data.X, data.y, horizons=v.horizons, folds=v.folds,
+                   repeats=v.repeats,
                    seed=config.seed, n_jobs=config.n_jobs,
                    progress=None if progress is None else partial(progress, "cross-validation"))
 

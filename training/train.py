@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from .data import TrainingData, load_training_data
 from .fit import (
     Candidate,
     compare_candidates,
+    comparison_factories,
     fit_band,
     fit_candidate,
     fit_pattern,
@@ -34,6 +36,7 @@ from .fit import (
     sample_size_section,
     training_km,
 )
+from .nested import nested_selection
 from .pattern_card import pattern_section
 from .selection import select
 
@@ -245,9 +248,18 @@ def _train(config: TrainingConfig, data: TrainingData, progress: Callable[[str, 
     kinds = [kind for kind in MODEL_KINDS if kind in config.models.fit]  # simplest first
     comparison = compare_candidates(kinds, config, data, progress=progress)
     gate = config.promotion
-    selection = select(comparison, kinds, rule=config.selection.rule, margin=config.selection.margin,
-                       slope_band=(gate.slope_lower, gate.slope_upper))
+    select_options = {"rule": config.selection.rule, "margin": config.selection.margin,
+                      "slope_band": (gate.slope_lower, gate.slope_upper)}
+    selection = select(comparison, kinds, **select_options)
     watch.lap("comparison")
+    nested = None
+    if config.selection.nested:
+        v = config.validation
+        nested = nested_selection(comparison_factories(kinds, config), kinds, data.X, data.y, horizons=v.horizons,
+                                  folds=v.folds, repeats=v.repeats, seed=config.seed, select_options=select_options,
+                                  n_jobs=config.n_jobs,
+                                  progress=None if progress is None else partial(progress, "nested selection"))
+        watch.lap("nested_selection")
     candidates = {kind: fit_candidate(kind, config, data, progress=progress) for kind in kinds}
     chosen = candidates[selection.chosen]
     model = _risk_model(chosen, config, data)
@@ -275,6 +287,8 @@ def _train(config: TrainingConfig, data: TrainingData, progress: Callable[[str, 
         watch.lap("landmark")
     card = build_card(chosen, candidates, comparison, selection, config, data, model, sample_size=sample_size,
                       calibration=calibration, extras=extras)
+    if nested is not None:
+        card["selection"]["nested"] = nested
     for kind, candidate in candidates.items():
         card["candidates"][kind]["artifact_bytes"] = _artifact_bytes(candidate, config, data)
     watch.lap("card")

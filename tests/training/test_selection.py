@@ -99,3 +99,24 @@ def test_bad_rule(kwargs, message):
 def test_the_null_model_is_required():
     with pytest.raises(ValueError, match="the comparison must include the null model"):
         select(make_comparison({"cox": {"ibs": 0.2}}), ["cox"])
+
+
+def test_nested_selection_scores_the_chosen_model_on_outer_folds(cohort, cox_factory):
+    """The outer loop re-runs the whole selection on each outer training part; with one candidate it is
+    that candidate every time, and its outer-fold C is Harrell's C of a refit on exactly those splits."""
+    from cnslrisk.training.comparison import KaplanMeierNull
+    from cnslrisk.training.crossval import fold_splits, survival_grid
+    from cnslrisk.training.metrics import harrell_c
+    from cnslrisk.training.nested import nested_selection
+
+    factories = {"cox": cox_factory, "null": KaplanMeierNull}
+    section = nested_selection(factories, ["cox"], cohort.X, cohort.y, horizons=list(HORIZONS), folds=3, repeats=1,
+                               seed=0, select_options={"slope_band": (0.0, 10.0)})
+    assert section["chosen"] == {"cox": 10}
+    times = survival_grid(HORIZONS)
+    c = []
+    for _, _, train, test in fold_splits(cohort.y["event"], 5, 2, 1):
+        model = cox_factory().fit(cohort.X.iloc[train], cohort.y[train])
+        c.append(harrell_c(cohort.y[test], -np.log(model.predict_survival(cohort.X.iloc[test], times)[:, -1])))
+    assert section["c_index"]["mean"] == pytest.approx(np.mean(c), abs=1e-12)
+    assert section["c_index"]["ci_lower"] < section["c_index"]["mean"] < section["c_index"]["ci_upper"]
