@@ -37,7 +37,7 @@ from sksurv.metrics import (
 from sksurv.nonparametric import kaplan_meier_estimator
 
 from cnslrisk.model.estimators._breslow import RiskSets, partial_likelihood
-from cnslrisk.model.estimators.cox import _newton
+from cnslrisk.model.estimators.cox import newton_raphson
 from cnslrisk.model.outputs import horizon_label
 
 from .concordance import comparable_counts, concordance_from_counts
@@ -311,7 +311,8 @@ def _cox_on_score(y: np.ndarray, score: np.ndarray) -> tuple[float, float]:
         with warnings.catch_warnings():
             warnings.simplefilter("error", ConvergenceWarning)
             risk = RiskSets.build(y[y.dtype.names[1]], y[y.dtype.names[0]])
-            beta, _, information, _ = _newton(x - x.mean(axis=0), risk, alpha=0.0, ties="efron", tol=1e-9, n_iter=100)
+            beta, _, information, _ = newton_raphson(x - x.mean(axis=0), risk, alpha=0.0, ties="efron", tol=1e-9,
+                                                     n_iter=100)
     except (ValueError, ConvergenceWarning) as exc:  # the information vanishes: no finite maximum
         raise ValueError("the one-covariate cox fit did not converge (monotone or flat partial likelihood)") from exc
     return float(beta[0]), float(np.sqrt(np.diag(np.linalg.inv(information)))[0])

@@ -18,11 +18,19 @@ from ..summary import coefficient_table
 from ._breslow import RiskSets, partial_likelihood, step_lookup
 from ._linear import LinearCoxMixin
 
-__all__ = ["CoxPH"]
+__all__ = ["CoxPH", "newton_raphson"]
 
 
-def _newton(Z: np.ndarray, risk: RiskSets, *, alpha: float, ties: str, tol: float, n_iter: int):
-    """Newton-Raphson with step halving on the (optionally ridge-penalised) log partial likelihood."""
+def newton_raphson(Z: np.ndarray, risk: RiskSets, *, alpha: float, ties: str, tol: float, n_iter: int):
+    """Newton-Raphson with step halving on the (optionally ridge-penalised) log partial likelihood.
+
+    The one Cox coefficient solver: :class:`CoxPH`, Firth's fallback and training's calibration slopes
+    all call it (Z already checked and centred).
+
+    Returns
+    -------
+    beta, partial_likelihood, information, iterations
+    """
 
     def evaluate(beta):
         pl = partial_likelihood(Z, beta, risk, ties=ties)
@@ -138,7 +146,7 @@ class CoxPH(LinearCoxMixin, BaseEstimator):
         self.n_iter = n_iter
 
     def _fit_coef(self, X: np.ndarray, y: np.ndarray, Z: np.ndarray, event: np.ndarray, risk: RiskSets) -> None:
-        beta, pl, info, self.n_iter_ = _newton(
+        beta, pl, info, self.n_iter_ = newton_raphson(
             Z, risk, alpha=float(self.alpha), ties=self.ties, tol=self.tol, n_iter=self.n_iter
         )
         self.coef_ = beta

@@ -25,7 +25,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._breslow import RiskSets, _reverse_cumsum, partial_likelihood
-from .cox import CoxPH, _newton
+from .cox import CoxPH, newton_raphson
 
 __all__ = ["FirthCoxPH", "firth_likelihood", "monotone_direction"]
 
@@ -245,7 +245,7 @@ class FirthCoxPH(CoxPH):
         with warnings.catch_warnings():
             warnings.simplefilter("error", ConvergenceWarning)
             try:
-                beta, pl, info, iterations = _newton(Z, risk, alpha=0.0, ties=self.ties, tol=self.tol,
+                beta, pl, info, iterations = newton_raphson(Z, risk, alpha=0.0, ties=self.ties, tol=self.tol,
                                                      n_iter=self.n_iter)
             except (ConvergenceWarning, ValueError):
                 return None
