@@ -25,6 +25,7 @@ nearest).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -86,23 +87,15 @@ def split_incidence(survival_at: Callable[[int, int, np.ndarray], np.ndarray], g
     grid = np.asarray(grid, dtype=float)
     times = np.atleast_1d(np.asarray(times, dtype=float))
     n_causes, n = relative.shape
-    used = int(np.searchsorted(grid, times.max(initial=-np.inf), side="right"))
+    plan = _plan(pattern, grid, times)
     out = np.zeros((n_causes, times.size, n))  # rows on the last axis: each output column is contiguous
-    if used == 0 or n == 0:
+    if plan is None or n == 0:
         return out.transpose(2, 0, 1)
-    base = interval_sources(pattern, grid[:used])  # (J, K)
-    # the sums are needed only at the horizons: sums over the stretches of grid times between them, then added up
-    ends = np.searchsorted(grid[:used], times, side="right")  # grid times <= t: [0, end)
-    stops = np.unique(ends[ends > 0])
-    starts = np.r_[0, stops[:-1]]
-    which = np.searchsorted(stops, ends)  # the stretch that ends at each horizon's end
-    shown = ends > 0
-    member = (np.arange(used)[:, None] >= starts[None, :]) & (np.arange(used)[:, None] < stops[None, :])
-    stretch_base = member[:, :, None] * base[:, None, :]  # (J, S, K): B_jk where grid time j lies in stretch s
-    rows = max(1, _CELLS // used)
+    base, stretch_base, which, shown, at = plan
+    rows = max(1, _CELLS // at.size)
     for lo in range(0, n, rows):
         hi = min(n, lo + rows)
-        survival = survival_at(lo, hi, grid[:used])
+        survival = survival_at(lo, hi, at)
         drop = np.empty_like(survival)
         drop[:, 0] = 1.0 - survival[:, 0]
         np.subtract(survival[:, :-1], survival[:, 1:], out=drop[:, 1:])
@@ -114,6 +107,45 @@ def split_incidence(survival_at: Callable[[int, int, np.ndarray], np.ndarray], g
         incidence *= relative[:, None, lo:hi]
         out[:, :, lo:hi] = np.where(shown[None, :, None], incidence[:, which], 0.0)
     return out.transpose(2, 0, 1)
+
+
+# what split_incidence derives from (pattern model, grid, horizons) alone, kept per pattern model: a scorer asks
+# for the same few every call, and one row's arithmetic costs less than deriving them
+_PLANS: weakref.WeakKeyDictionary[Any, tuple[np.ndarray, dict[tuple[bytes, bytes], Any]]] = weakref.WeakKeyDictionary()
+_PLANS_PER_MODEL = 32  # horizons are chosen by callers: bounded
+
+
+def _plan(pattern: CauseSpecificCox, grid: np.ndarray, times: np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """(base, stretch_base, which, shown, grid used) of :func:`split_incidence`; None when no grid time is used."""
+    increments = pattern.baseline_increments_
+    held = _PLANS.get(pattern)
+    if held is None or held[0] is not increments:  # refitted in place: what was derived no longer holds
+        held = _PLANS[pattern] = (increments, {})
+    plans = held[1]
+    key = (grid.tobytes(), times.tobytes())
+    if key not in plans:
+        if len(plans) >= _PLANS_PER_MODEL:
+            del plans[next(iter(plans))]
+        plans[key] = _derive_plan(pattern, grid, times)
+    return plans[key]
+
+
+def _derive_plan(pattern: CauseSpecificCox, grid: np.ndarray, times: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    used = int(np.searchsorted(grid, times.max(initial=-np.inf), side="right"))
+    if used == 0:
+        return None
+    base = interval_sources(pattern, grid[:used])  # (J, K)
+    # the sums are needed only at the horizons: sums over the stretches of grid times between them, then added up
+    ends = np.searchsorted(grid[:used], times, side="right")  # grid times <= t: [0, end)
+    stops = np.unique(ends[ends > 0])
+    starts = np.r_[0, stops[:-1]]
+    which = np.searchsorted(stops, ends)  # the stretch that ends at each horizon's end
+    shown = ends > 0
+    member = (np.arange(used)[:, None] >= starts[None, :]) & (np.arange(used)[:, None] < stops[None, :])
+    stretch_base = member[:, :, None] * base[:, None, :]  # (J, S, K): B_jk where grid time j lies in stretch s
+    return base, stretch_base, which, shown, grid[:used].copy()
 
 
 class CoherentIncidence(BaseEstimator):

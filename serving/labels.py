@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from cnslrisk.model.contract import Field, data_dictionary
@@ -43,6 +44,7 @@ def level_label(spec: Field | None, level: Any) -> str:
     return str(labels.get(str(level)) or str(level).replace("_", " "))
 
 
+@lru_cache(maxsize=256)  # a handful of causes, asked for dozens of times per plain-language field
 def cause_label(cause: str) -> str:
     """A relapse-pattern value as words, by the data dictionary's ``pattern`` field ("local and distant")."""
     if cause == "death":  # the dictionary's meaning of this value: death before any CNS progression

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from typing import Any
 
 from cnslrisk.model.contract import Field
@@ -67,6 +68,7 @@ _NO_RESPONSE = re.compile(r"^field (?P<name>\S+): '(?P<value>.*)' was not seen a
                           r"at the (?P<time>\S+) landmark \(levels .*\): no post-response prediction$")
 
 
+@lru_cache(maxsize=256)
 def _outcome_label(cause: str) -> str:
     return "died without CNS progression" if cause == "death" else f"CNS progression, {cause_label(cause)}"
 
@@ -96,7 +98,7 @@ def per_hundred(survival: float, incidences: dict[str, float | None]) -> list[di
         return [*parts, {"outcome": _EVENT, "label": "CNS progression or death", "count": rest}]
     quotas = {c: v / total * rest for c, v in values.items()}
     counts = {c: math.floor(q) for c, q in quotas.items()}
-    by_remainder = sorted(quotas, key=lambda c: (-(quotas[c] - counts[c]), list(quotas).index(c)))
+    by_remainder = sorted(quotas, key=lambda c: -(quotas[c] - counts[c]))  # stable: ties in the patterns' order
     for cause in by_remainder[:rest - sum(counts.values())]:
         counts[cause] += 1
     return [*parts, *({"outcome": c, "label": _outcome_label(c), "count": counts[c]} for c in values)]
@@ -119,6 +121,12 @@ def _breakdown(parts: list[dict[str, Any]]) -> str | None:
     return f"The other {rest} would have had CNS progression or died ({split})."
 
 
+def _horizon_columns(prefix: str, label: str, causes: list[str]) -> dict[str, Any]:
+    """The output columns one horizon of one panel is read from (``survival``, ``lower``, ``upper``, ``cif``)."""
+    return {"survival": f"{prefix}survival_{label}", "lower": f"{prefix}survival_{label}_lower",
+            "upper": f"{prefix}survival_{label}_upper", "cif": {c: f"{prefix}cif_{c}_{label}" for c in causes}}
+
+
 class PlainLanguage:
     """The ``plain_language`` field of every prediction of ``model`` at ``horizons`` (see the module docstring).
 
@@ -139,6 +147,11 @@ class PlainLanguage:
         self.cause_labels = {cause: cause_label(cause) for cause in causes}
         card = model.metadata.get("card", {})
         self.scope = self._scope(model, card)
+        # what every row of these horizons reads: the words of each time, the output column names of each panel
+        self._when = {h: duration(h, self.unit) for h in self.horizons}
+        panels = {"": self.causes, "post_response_": self.landmark.causes if self.landmark is not None else []}
+        self._columns = {prefix: {h: _horizon_columns(prefix, horizon_label(h), causes) for h in self.horizons}
+                         for prefix, causes in panels.items()}
 
     def _label(self, name: str) -> str:
         spec = self.fields.get(name)
@@ -166,26 +179,26 @@ class PlainLanguage:
 
     def describe(self, row: dict[str, Any], response: Any = None) -> dict[str, Any]:
         """The plain-language field of one scored row (``response``: the patient's best response, if given)."""
-        horizons = self._horizons(row, "", self.causes, self.horizons, still=False)
+        horizons = self._horizons(row, "", self.horizons, still=False)
         headline = self.horizons[len(self.horizons) // 2]
         summary = next((h["sentence"] for h in horizons if h["horizon"] == headline), None)
         return {"summary": summary, "headline_horizon": headline, "horizons": horizons,
-                "wide_bands": self._wide_bands(horizons), "likely_pattern": self._likely(row, "", self.causes,
-                                                                                         self.horizons),
+                "wide_bands": self._wide_bands(horizons), "likely_pattern": self._likely(row, "", self.horizons),
                 "warnings": [self.explain(w) for w in row.get("warnings", [])], "scope": self.scope,
                 "cause_labels": self.cause_labels, "post_response": self._post_response(row, response)}
 
-    def _horizons(self, row: dict[str, Any], prefix: str, causes: list[str], horizons: tuple[float, ...], *,
+    def _horizons(self, row: dict[str, Any], prefix: str, horizons: tuple[float, ...], *,
                   still: bool, who: str = "patients like this") -> list[dict[str, Any]]:
         out = []
+        columns = self._columns[prefix]
         for h in horizons:
-            label = horizon_label(h)
-            survival = row.get(f"{prefix}survival_{label}")
+            names = columns[h]
+            survival = row.get(names["survival"])
             if survival is None:
                 continue
-            when = duration(h, self.unit)
-            parts = per_hundred(survival, {c: row.get(f"{prefix}cif_{c}_{label}") for c in causes})
-            lower, upper = row.get(f"{prefix}survival_{label}_lower"), row.get(f"{prefix}survival_{label}_upper")
+            when = self._when[h]
+            parts = per_hundred(survival, {c: row.get(name) for c, name in names["cif"].items()})
+            lower, upper = row.get(names["lower"]), row.get(names["upper"])
             spread = band_text(lower, upper).replace(" – ", " to ")
             wide = None
             if lower is not None and upper is not None and upper - lower > WIDE_BAND:
@@ -195,25 +208,26 @@ class PlainLanguage:
                         "breakdown": _breakdown(parts), "per_100": parts, "band": spread, "wide_band": wide})
         return out
 
-    def _likely(self, row: dict[str, Any], prefix: str, causes: list[str], horizons: tuple[float, ...]) -> str | None:
+    def _likely(self, row: dict[str, Any], prefix: str, horizons: tuple[float, ...]) -> str | None:
         """The most likely pattern with its rule (highest incidence at the last horizon) and earlier leaders."""
         likely = row.get(f"{prefix}likely_pattern")
-        if likely is None or not causes or not horizons:
+        columns = self._columns[prefix]
+        if likely is None or not horizons or not columns[horizons[0]]["cif"]:  # no pattern model in this panel
             return None
 
         def leader(h: float) -> tuple[str, float]:
-            values = [(c, row.get(f"{prefix}cif_{c}_{horizon_label(h)}")) for c in causes]
+            values = [(c, row.get(name)) for c, name in columns[h]["cif"].items()]
             return max(((c, v) for c, v in values if v is not None), key=lambda cv: cv[1], default=(likely, None))
 
         last = horizons[-1]
         text = (f"Most likely pattern, should CNS progression occur: {cause_label(likely)}, the pattern with the "
-                f"highest cumulative incidence at {duration(last, self.unit)}, the last time shown "
+                f"highest cumulative incidence at {self._when[last]}, the last time shown "
                 f"({percent(leader(last)[1])}).")
         earlier = [(h, *leader(h)) for h in horizons[:-1]]
         earlier = [(h, c, v) for h, c, v in earlier if c != likely]
         if earlier:
             return text + " Earlier another pattern leads: " + join_words(
-                [f"{cause_label(c)} at {duration(h, self.unit)} ({percent(v)})" for h, c, v in earlier]) + "."
+                [f"{cause_label(c)} at {self._when[h]} ({percent(v)})" for h, c, v in earlier]) + "."
         return text + " It leads at every time shown."
 
     @staticmethod
@@ -229,19 +243,20 @@ class PlainLanguage:
     def _post_response(self, row: dict[str, Any], response: Any) -> dict[str, Any] | None:
         if self.landmark is None or response is None:
             return None
-        after = tuple(h for h in self.horizons if row.get(f"post_response_survival_{horizon_label(h)}") is not None)
+        columns = self._columns["post_response_"]
+        after = tuple(h for h in self.horizons if row.get(columns[h]["survival"]) is not None)
         if not after:
             return None
         at = duration(self.landmark.time, self.unit)
         level = level_label(self.fields.get(self.landmark.response), response)
         who = f"patients like this who are {_FREE_LABEL} {at} after infusion with a best response of {level}"
-        horizons = self._horizons(row, "post_response_", self.landmark.causes, after, still=True, who=who)
+        horizons = self._horizons(row, "post_response_", after, still=True, who=who)
         return {"condition": (f"Holds only for a patient still {_FREE_LABEL} {at} after infusion whose best "
                               f"response ({level}) was assessed by then; times are from infusion."),
                 "landmark_time": self.landmark.time, "summary": horizons[len(horizons) // 2]["sentence"],
                 "wide_bands": self._wide_bands(horizons, f"After the first response assessment ({at}), the"),
                 "horizons": horizons,
-                "likely_pattern": self._likely(row, "post_response_", self.landmark.causes, after)}
+                "likely_pattern": self._likely(row, "post_response_", after)}
 
     def explain(self, warning: str) -> str:
         """One applicability warning in words that say what it means for the numbers (unknown ones verbatim)."""
