@@ -131,7 +131,9 @@ def train_cli(
         console.print(f"[yellow]sample size:[/] {card['sample_size']['warning']}", highlight=False)
     landmark = card.get("post_response")
     if landmark:
-        console.print(f"post-response model at {landmark['landmark_time']:g} {landmark['time_unit']}: "
+        from cnslrisk.serving.labels import duration
+
+        console.print(f"post-response model at {duration(landmark['landmark_time'], landmark['time_unit'])}: "
                       f"{landmark['n']} patients progression-free then with a known {landmark['response']}, "
                       f"{landmark['events']} events; out-of-fold C "
                       f"{landmark['validation']['cv']['c_index']['mean']:.3f}; events per parameter "
