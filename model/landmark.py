@@ -89,7 +89,7 @@ class LandmarkModel:
             columns.append(f"{PREFIX}likely_pattern")
         return columns
 
-    @property
+    @cached_property
     def _inputs(self) -> list[str]:
         """The covariate columns both encoders read (the response among them)."""
         encoders = [p.named_steps["encode"] for p in (self.pipeline, self.pattern) if p is not None]
@@ -107,8 +107,12 @@ class LandmarkModel:
             return np.full(n, None, dtype=object)
         return np.asarray(X[self.response], dtype=object)
 
+    @cached_property
+    def _known(self) -> frozenset[str]:
+        return frozenset(self.levels)
+
     def _usable(self, responses: np.ndarray) -> np.ndarray:
-        known = frozenset(self.levels)
+        known = self._known
         return map_values(responses, lambda r: isinstance(r, str) and r in known, missing=False, dtype=bool)
 
     def predict_arrays(self, X: Columns, horizons: tuple[float, ...], *, band: bool = True) -> dict[str, np.ndarray]:
@@ -175,9 +179,12 @@ class LandmarkModel:
         progression-free at the landmark."""
         responses = self._responses(X)
         unseen = ~self._usable(responses) & ~pd.isna(responses)
-        note = (f"field {self.response}: {{!r}} was not seen among the patients progression-free at the "
+        return join_notes([row_notes(unseen, responses, self._unseen_note.format)], responses.size)
+
+    @cached_property
+    def _unseen_note(self) -> str:
+        return (f"field {self.response}: {{!r}} was not seen among the patients progression-free at the "
                 f"{self.time:g} landmark (levels {self.levels}): no post-response prediction")
-        return join_notes([row_notes(unseen, responses, note.format)], responses.size)
 
     def to_dict(self) -> dict[str, Any]:
         out = {"time": self.time, "response": self.response, "time_grid": self.time_grid.tolist(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import pandas as pd
@@ -137,7 +138,7 @@ def score_records(
     contributions = model.contribution_arrays(checked, encoded=encoded)
     predicted = {k: v.tolist() for k, v in predicted.items()}  # Python scalars at once: cheaper than per value
     contributions = {k: v.tolist() for k, v in contributions.items()}
-    words = PlainLanguage(model, tuple(horizons or model.horizons))
+    words = _plain_language(model, tuple(horizons or model.horizons))
     responses = checked.get(model.landmark.response) if model.landmark is not None else None
     rows = []
     for i in range(len(predicted["risk_score"])):
@@ -161,6 +162,25 @@ def score_records(
         "contribution_method": model.contribution_method,
         "predictions": rows,
     }
+
+
+# per loaded model: its PlainLanguage of each set of horizons (labels, scope and column names are constants of the
+# model and its card), kept while the model lives
+_WORDS: dict[int, tuple[weakref.ref, dict[str, Any], dict[tuple[float, ...], PlainLanguage]]] = {}
+_WORDS_PER_MODEL = 32  # horizons are chosen by callers: bounded
+
+
+def _plain_language(model: RiskModel, horizons: tuple[float, ...]) -> PlainLanguage:
+    key = id(model)
+    held = _WORDS.get(key)
+    if held is None or held[0]() is not model or held[1] is not model.metadata:
+        held = _WORDS[key] = (weakref.ref(model, lambda _, key=key: _WORDS.pop(key, None)), model.metadata, {})
+    words = held[2]
+    if horizons not in words:
+        if len(words) >= _WORDS_PER_MODEL:
+            del words[next(iter(words))]
+        words[horizons] = PlainLanguage(model, horizons)
+    return words[horizons]
 
 
 class Scorer:
