@@ -22,7 +22,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .dependencies import DEFAULT_REFRESH_SECONDS, ModelHolder
+from .dependencies import DEFAULT_REFRESH_SECONDS, ModelHolder, freeze_long_lived
 from .routers import health, model, predict
 from .schemas import patient_model
 
@@ -172,6 +172,7 @@ def create_app(model_uri: str | None = None, *, tracking_uri: str | None = None,
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        freeze_long_lived()
         task = asyncio.create_task(_refresh_loop(holder)) if holder.alias_uri and refresh_seconds > 0 else None
         yield
         if task is not None:

@@ -303,6 +303,20 @@ def test_alias_change_is_picked_up_on_reload_and_on_schedule(registered):
         client.set_registered_model_alias(name, "champion", first)
 
 
+def test_server_freezes_its_long_lived_heap_at_start(registered):
+    """A full garbage collection walks every object of the process (about 0.2 s): it was the p99 of a loaded server."""
+    import gc
+
+    from cnslrisk.serving.api import create_app
+
+    app = create_app(registered.model_uri, tracking_uri=registered.tracking_uri, refresh_seconds=0)
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    with serve_thread(app) as base:
+        assert post(base, PATIENT).status_code == 200
+        assert gc.get_freeze_count() > 0
+
+
 def _connections_by_process(port: int) -> dict[int, int]:
     """Established TCP connections whose local port is ``port``, counted per process holding them (Linux /proc)."""
     inodes = set()
