@@ -171,11 +171,17 @@ class PatternConfig:
     ``features`` must be among the configured covariates (default: all of them). ``alpha = 0`` (the
     default) is the standard cause-specific Cox model, with Firth's penalty only for a cause whose
     partial likelihood is monotone (separation); ``alpha > 0`` is an explicit ridge penalty instead.
+    ``incidence`` says how the shown incidences are made: ``"split"`` (the default) shares the survival
+    model's risk between the causes by the pattern model's hazards, so they add up to one minus the
+    survival beside them; ``"cause_specific"`` shows the pattern model's own product-limit incidences,
+    which do not (the card records by how much), but do not inherit the all-cause model's misfit where
+    the causes' effects differ (better tertile-group calibration in large cohorts, BENCHMARKS.md).
     """
 
     features: Columns = ()
     alpha: NonNegative = 0.0
     repeats: Count = 2
+    incidence: Literal["split", "cause_specific"] = "split"
 
 
 @dataclass(frozen=True, config=_TABLE)

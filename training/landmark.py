@@ -127,7 +127,10 @@ def fit_landmark(config: TrainingConfig, data: TrainingData, *, progress: Callab
         "sample_size": sample_size_section(candidate, lconfig, ldata, cox=candidate),
     }
     if ldata.cause is not None:
-        model.pattern, section["pattern_validation"] = fit_pattern(lconfig, ldata, progress=stage)
+        model.pattern_split = config.pattern.incidence == "split"
+        model.pattern, section["pattern_validation"] = fit_pattern(
+            lconfig, ldata, progress=stage, survival_kind="cox" if model.pattern_split else None)
         section["pattern_model"] = pattern_section(candidate.pipeline, model.pattern, ldata.X,
-                                                   lconfig.validation.horizons, lconfig.pattern_features)
+                                                   lconfig.validation.horizons, lconfig.pattern_features,
+                                                   split=model.pattern_split)
     return model, section

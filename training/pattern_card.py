@@ -17,13 +17,17 @@ import pandas as pd
 from cnslrisk.model.coherent import split_incidence
 from cnslrisk.model.outputs import horizon_label
 
-__all__ = ["coherence_gaps", "pattern_section", "SPLIT_METHOD"]
+__all__ = ["coherence_gaps", "pattern_section", "SPLIT_METHOD", "CAUSE_SPECIFIC_METHOD"]
 
 SPLIT_METHOD = (
     "the survival model's risk split between the causes: dF_k(t_j) = [S(t_(j-1)) - S(t_j)] x dL_k(t_j) / "
     "sum_l dL_l(t_j), with S the survival model's curve on its event-time grid and dL_k the cause-specific "
     "hazard increments of the pattern model (the shares of its last event time carried forward where it has "
     "none); so the incidences add up to 1 - S(t) and never decrease")
+CAUSE_SPECIFIC_METHOD = (
+    "the pattern model's own product-limit (Aalen-Johansen type) incidences from its cause-specific hazards "
+    "([pattern] incidence = \"cause_specific\"): they need not add up to 1 - S(t) of the survival model beside "
+    "them (coherence.after says by how much)")
 
 
 def coherence_gaps(survival: Any, pattern: Any, X: pd.DataFrame | dict[str, Any], horizons: tuple[float, ...]
@@ -65,8 +69,11 @@ def coherence_gaps(survival: Any, pattern: Any, X: pd.DataFrame | dict[str, Any]
 
 
 def pattern_section(survival: Any, pattern: Any, X: pd.DataFrame, horizons: tuple[float, ...],
-                    features: list[str]) -> dict[str, Any]:
-    """The card's ``pattern_model`` section (also the post-response model's)."""
+                    features: list[str], *, split: bool = True) -> dict[str, Any]:
+    """The card's ``pattern_model`` section (also the post-response model's).
+
+    ``split`` says whether the incidences shown are the split ones (else the pattern model's own).
+    """
     model = pattern[-1]
     penalties = model.penalties()
     kinds = {entry["penalty"] for entry in penalties.values()}
@@ -81,13 +88,14 @@ def pattern_section(survival: Any, pattern: Any, X: pd.DataFrame, horizons: tupl
         "features": features,
         "causes": [str(c) for c in model.causes_],
         "penalties": penalties,
-        "incidence": SPLIT_METHOD,
+        "incidence": SPLIT_METHOD if split else CAUSE_SPECIFIC_METHOD,
         "coherence": {
             "before": {**gaps["product_limit"],
                        "what": "max |sum of the pattern model's own product-limit incidences - (1 - survival)| over "
                                "the training cohort and the survival model's event times up to the last horizon "
                                "(how far the two panels were apart when they were separate fits, as in 0.1)"},
-            "after": {**gaps["split"], "what": "the same for the incidences shown (rounding only)"},
+            "after": ({**gaps["split"], "what": "the same for the incidences shown (rounding only)"} if split else
+                      {**gaps["product_limit"], "what": "the same for the incidences shown: the pattern model's own"}),
         },
         "likely_pattern": "argmax of the cumulative incidences at the last horizon",
     }

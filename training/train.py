@@ -269,7 +269,9 @@ def _train(config: TrainingConfig, data: TrainingData, progress: Callable[[str, 
         watch.lap("band")
     pattern_validation = None
     if data.cause is not None:
-        model.pattern, pattern_validation = fit_pattern(config, data, survival_kind=chosen.kind, progress=progress)
+        model.pattern_split = config.pattern.incidence == "split"
+        model.pattern, pattern_validation = fit_pattern(config, data, progress=progress,
+                                                        survival_kind=chosen.kind if model.pattern_split else None)
         watch.lap("pattern")
     calibration, calibration_table = _calibration(chosen.kind, comparison, config, data)
     watch.lap("calibration")
@@ -277,7 +279,7 @@ def _train(config: TrainingConfig, data: TrainingData, progress: Callable[[str, 
     if pattern_validation is not None:
         extras["pattern_validation"] = pattern_validation
         extras["pattern_model"] = pattern_section(chosen.pipeline, model.pattern, data.X, config.validation.horizons,
-                                                  config.pattern_features)
+                                                  config.pattern_features, split=model.pattern_split)
     sample_size = sample_size_section(chosen, config, data, cox=candidates.get("cox"))
     watch.lap("diagnostics")
     if config.landmark.time is not None:

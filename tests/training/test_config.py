@@ -162,6 +162,8 @@ MISTAKES = {
     "landmark without response": (lambda text: text + "[landmark]\ntime = 1\n",
                                   r"^`landmark.response`: required with landmark.time"),
     "negative penalty": (lambda text: text + "[pattern]\nalpha = -1\n", r"^`pattern.alpha = -1`: must be at least 0$"),
+    "unknown incidence": (lambda text: text + '[pattern]\nincidence = "product_limit"\n',
+                          r"^`pattern.incidence = 'product_limit'`: must be one of 'split' or 'cause_specific'$"),
     "missing cohort file": (_set('path = "cohort.csv"', 'path = "nope.csv"'),
                             r"^`data.path = '.*nope.csv'`: no such file$"),
     "rules for an unused column": (lambda text: text + "[fields.bridging]\nlevels = [\"none\"]\n",

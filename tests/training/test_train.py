@@ -250,3 +250,30 @@ def test_penalised_model_carries_a_bootstrap_band(workdir):
     out = mlflow.pyfunc.load_model(f"models:/test-pfs1/{result.version}").predict(generate_cohort(5, seed=2))
     assert out["survival_6_lower"].notna().all()
     assert ((out["survival_6_lower"] <= out["survival_6_upper"]) & (out["survival_12_upper"] <= 1)).all()
+
+
+def test_cause_specific_incidence_shows_the_pattern_models_own(workdir):
+    from cnslrisk.registry import load_risk_model
+    from cnslrisk.training.pattern_card import CAUSE_SPECIFIC_METHOD, SPLIT_METHOD
+
+    split = train(write_config(workdir, db="split.db"))
+    own = train(write_config(workdir, db="own.db"), overrides={"pattern.incidence": "cause_specific"})
+    for card, shown in ((split.card, SPLIT_METHOD), (own.card, CAUSE_SPECIFIC_METHOD)):
+        for section in (card["pattern_model"], card["post_response"]["pattern_model"]):
+            assert section["incidence"] == shown
+    for section in (own.card["pattern_model"], own.card["post_response"]["pattern_model"]):
+        gaps = section["coherence"]
+        assert gaps["after"]["max"] == gaps["before"]["max"] > 1e-6  # separate fits: they do not add up
+    # each validation judged the incidences its model shows
+    assert own.card["pattern_validation"]["brier"] != split.card["pattern_validation"]["brier"]
+
+    model, _ = load_risk_model(f"models:/{own.name}/{own.version}")
+    assert model.pattern_split is False and model.landmark.pattern_split is False
+    checked, _ = model.check_frame(generate_cohort(25, seed=9))
+    out = model.predict(checked)
+    pattern = model.pattern
+    expected = pattern[-1].predict_cumulative_incidence(pattern.named_steps["encode"].encode(checked), model.horizons,
+                                                  check_input=False)
+    for k, cause in enumerate(pattern[-1].causes_):
+        for j, h in enumerate(model.horizons):
+            np.testing.assert_array_equal(out[f"cif_{cause}_{h:g}"].to_numpy(), expected[:, k, j])
