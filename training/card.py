@@ -98,6 +98,16 @@ def render_markdown(card: dict[str, Any]) -> str:
             lines += ["", f"The whole selection, validated ({nested['design']}): Harrell C "
                           f"{_interval(nested['c_index'])}, integrated Brier {_interval(nested['ibs'])}, calibration "
                           f"slope {_interval(nested['calibration_slope'])}; chosen per outer fold: {nested['chosen']}."]
+            before = nested.get("without_recalibration")
+            if before:
+                lines += ["", "Without the recalibration, the same outer folds: Harrell C "
+                              f"{_interval(before['c_index'])}, integrated Brier {_interval(before['ibs'])}, "
+                              f"calibration slope {_interval(before['calibration_slope'])}."]
+        recalibration = card.get("recalibration")
+        if recalibration:
+            done = (f"applied: coefficients x {_fmt(recalibration['slope'])}, the out-of-fold calibration slope"
+                    if recalibration["applied"] else recalibration["reason"])
+            lines += ["", f"Out-of-fold recalibration ({recalibration['method']}): {done}."]
         lines += ["", "## Out-of-fold comparison (same splits for every model; 95 % corrected CI)", "",
                   "| model | Harrell C | integrated Brier | calibration slope |", "|---|---|---|---|"]
         for kind, entry in card.get("candidates", {}).items():

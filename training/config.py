@@ -245,12 +245,15 @@ class SelectionConfig:
     C, same band); differences within ``margin`` go to the simpler model (default 0.005 for ``ibs``,
     0.01 for ``c_index``). See :mod:`cnslrisk.training.selection`. ``nested = true`` validates the
     whole selection in an outer 5 x 2 loop (:mod:`cnslrisk.training.nested`; about ten times the
-    comparison's cost) and reports what the procedure achieves on held-out patients.
+    comparison's cost) and reports what the procedure achieves on held-out patients. ``recalibrate =
+    true`` rescales a chosen Cox model by its out-of-fold calibration slope (coefficients times the
+    slope, baseline re-estimated) and validates that in the same outer loop, which it turns on.
     """
 
     rule: Literal["ibs", "c_index"] = "ibs"
     margin: NonNegative | None = None
     nested: StrictBool = False
+    recalibrate: StrictBool = False
 
 
 @dataclass(frozen=True, config=_TABLE)

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 from scipy.stats import chi2
 
-from cnslrisk.model.estimators._breslow import RiskSets, breslow_baseline
 from cnslrisk.model.outputs import json_safe
 from cnslrisk.model.predictor import RiskModel
 
@@ -30,6 +29,7 @@ from .config import TrainingConfig, load_config
 from .data import TrainingData
 from .fit import training_km
 from .metrics import calibration_slope, likelihood_ratio
+from .rescale import rescale_cox
 
 __all__ = ["RecalibrationResult", "slope_test", "recalibrate_model", "recalibrate", "METHODS"]
 
@@ -138,20 +138,11 @@ def recalibrate_model(model: RiskModel, data: TrainingData, *, method: str = "au
     if g <= 0:
         raise ValueError(f"recalibrate: the calibration slope on this cohort is {g:.3f} (not positive); the model "
                          "does not discriminate here, so it cannot be rescaled (train a new model instead)")
-    params = estimator.to_dict()
-    coef = g * np.asarray(params["coef"], dtype=float)
-    baseline = breslow_baseline(Z, coef, RiskSets.build(data.y["time"], data.y["event"]))
-    params.update(coef=coef.tolist(), unique_times=np.unique(data.y["time"][data.y["event"]]).tolist(),
-                  cum_baseline_hazard=baseline["cum_hazard"].tolist())
-    if "cum_baseline_var" in params:  # CoxPH keeps the sums its confidence band needs
-        params.update(cum_baseline_var=baseline["cum_var"].tolist(), cum_risk_mean=baseline["cum_mean"].tolist(),
-                      variance_matrix=(g**2 * np.asarray(params["variance_matrix"])).tolist())
-    pipeline = copy.deepcopy(model.pipeline)
-    pipeline.steps[-1] = ("model", type(estimator).from_dict(params))
+    pipeline = rescale_cox(model.pipeline, data.X[model.feature_columns], data.y, g)
     metadata = {k: copy.deepcopy(v) for k, v in model.metadata.items() if k != "model"}
     updated = RiskModel(kind=model.kind, pipeline=pipeline, features=copy.deepcopy(model.features),
                         horizons=model.horizons, time_unit=model.time_unit,
-                        time_grid=np.asarray(params["unique_times"], dtype=float),
+                        time_grid=np.asarray(pipeline[-1].unique_times_, dtype=float),
                         risk_cutpoints=(g * model.risk_cutpoints[0], g * model.risk_cutpoints[1]),
                         training_km=training_km(data.y), metadata=metadata, pattern=model.pattern)
     before, after = point_figures(model, data.X, data.y), point_figures(updated, data.X, data.y)

@@ -36,8 +36,9 @@ from .fit import (
     sample_size_section,
     training_km,
 )
-from .nested import nested_selection
+from .nested import nested_selection, oof_slope
 from .pattern_card import pattern_section
+from .rescale import rescale_cox
 from .selection import select
 
 __all__ = ["TrainResult", "train", "synthetic_example"]
@@ -137,6 +138,31 @@ def _risk_model(candidate: Candidate, config: TrainingConfig, data: TrainingData
         training_km=training_km(data.y),
         contract=data.contract,
     )
+
+
+def _recalibrate(model: RiskModel, kind: str, comparison: Comparison, data: TrainingData) -> dict[str, Any]:
+    """Rescale the chosen Cox model by its out-of-fold calibration slope (``selection.recalibrate``); card section."""
+    slope, reason = oof_slope(comparison, kind)
+    section: dict[str, Any] = {
+        "slope": comparison.figure(kind, "calibration_slope")["mean"],
+        "source": "the chosen model's out-of-fold calibration slope in the comparison (each repeat's pooled held-out "
+                  "predictions, centred within folds, at the reference time; mean over repeats)",
+        "method": "coefficients x slope, Breslow baseline re-estimated on the training cohort with slope x lp as "
+                  "offset (van Houwelingen 2000)",
+        "validation": "selection.nested: the outer loop with the recalibration inside each fold, beside the same "
+                      "models without it; validation.cv, the selection and the promotion gate judge the model "
+                      "before recalibration",
+        "applied": slope is not None,
+    }
+    if slope is None:
+        section["reason"] = reason
+        return section
+    model.pipeline = rescale_cox(model.pipeline, data.X, data.y, slope)
+    model.time_grid = np.asarray(model.pipeline[-1].unique_times_, dtype=float)
+    model.risk_cutpoints = risk_cutpoints(model.pipeline.predict(data.X))
+    names = model.pipeline[:-1].get_feature_names_out()
+    section["coefficients"] = {str(name): float(c) for name, c in zip(names, model.pipeline[-1].coef_, strict=True)}
+    return section
 
 
 def _calibration(kind: str, comparison: Comparison, config: TrainingConfig, data: TrainingData
@@ -253,16 +279,17 @@ def _train(config: TrainingConfig, data: TrainingData, progress: Callable[[str, 
     selection = select(comparison, kinds, **select_options)
     watch.lap("comparison")
     nested = None
-    if config.selection.nested:
+    if config.selection.nested or config.selection.recalibrate:  # a recalibration is validated in the outer loop
         v = config.validation
         nested = nested_selection(comparison_factories(kinds, config), kinds, data.X, data.y, horizons=v.horizons,
                                   folds=v.folds, repeats=v.repeats, seed=config.seed, select_options=select_options,
-                                  n_jobs=config.n_jobs,
+                                  recalibrate=config.selection.recalibrate, n_jobs=config.n_jobs,
                                   progress=None if progress is None else partial(progress, "nested selection"))
         watch.lap("nested_selection")
     candidates = {kind: fit_candidate(kind, config, data, progress=progress) for kind in kinds}
     chosen = candidates[selection.chosen]
     model = _risk_model(chosen, config, data)
+    recalibration = _recalibrate(model, chosen.kind, comparison, data) if config.selection.recalibrate else None
     watch.lap("fit_and_bootstrap")
     if chosen.kind != "cox":  # the unpenalised Cox model has the delta method; the others need refits
         model.band = fit_band(chosen.kind, config, data)
@@ -278,7 +305,7 @@ def _train(config: TrainingConfig, data: TrainingData, progress: Callable[[str, 
     extras = _extras(chosen, data)
     if pattern_validation is not None:
         extras["pattern_validation"] = pattern_validation
-        extras["pattern_model"] = pattern_section(chosen.pipeline, model.pattern, data.X, config.validation.horizons,
+        extras["pattern_model"] = pattern_section(model.pipeline, model.pattern, data.X, config.validation.horizons,
                                                   config.pattern_features, split=model.pattern_split)
     sample_size = sample_size_section(chosen, config, data, cox=candidates.get("cox"))
     watch.lap("diagnostics")
@@ -291,13 +318,15 @@ def _train(config: TrainingConfig, data: TrainingData, progress: Callable[[str, 
                       calibration=calibration, extras=extras)
     if nested is not None:
         card["selection"]["nested"] = nested
+    if recalibration is not None:
+        card["recalibration"] = recalibration
     for kind, candidate in candidates.items():
         card["candidates"][kind]["artifact_bytes"] = _artifact_bytes(candidate, config, data)
     watch.lap("card")
     figures = _figures(chosen, calibration_table, extras["coefficient_table"], config, data)
     figures["paired_differences.png"] = plot_paired_differences(selection.paired)
     watch.lap("plots")
-    groups = model.risk_group(chosen.pipeline.predict(data.X))
+    groups = model.risk_group(model.pipeline.predict(data.X))
     card["risk_groups"] = {"cutpoints": list(model.risk_cutpoints),
                            "definition": "tertiles of the training risk scores",
                            "training_shares": {g: float(np.mean(groups == g)) for g in ("low", "intermediate", "high")}}

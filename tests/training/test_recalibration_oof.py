@@ -1,0 +1,102 @@
+"""`[selection] recalibrate`: a chosen Cox model rescaled by its out-of-fold calibration slope, validated outside."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from cnslrisk.data.synthetic import generate_cohort
+from cnslrisk.model import write_cohort
+from cnslrisk.registry import load_risk_model
+from cnslrisk.training import train
+from cnslrisk.training.card import render_markdown
+
+# 80 patients and eight covariates (ten coefficients for about 50 events): an overfitted Cox model, whose
+# out-of-fold calibration slope is well below 1
+CONFIG = """
+seed = 0
+n_jobs = 1
+
+[data]
+path = "cohort.csv"
+id = "patient_id"
+time = "pfs1_months"
+event = "pfs1_event"
+time_unit = "months"
+
+[features]
+binary = ["pce", "lmd", "steroids", "ldh_elevated"]
+categorical = ["cnsl_type"]
+numeric = ["age", "ecog", "prior_lines"]
+
+[models]
+fit = {fit}
+rsf_trees = 20
+
+[validation]
+folds = 3
+repeats = 2
+bootstrap = 0
+horizons = [3, 6, 12]
+
+[selection]
+recalibrate = true
+
+[mlflow]
+tracking_uri = "sqlite:///{db}"
+experiment = "test"
+registered_model = "test-recalibrated"
+"""
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    write_cohort(generate_cohort(80, seed=4), tmp_path / "cohort.csv", provenance={"source": "synthetic"})
+    return tmp_path
+
+
+def _train(directory, fit):
+    config = directory / f"{fit[0]}.toml"
+    config.write_text(CONFIG.format(fit=json.dumps(fit), db=directory / f"{fit[0]}.db"))
+    return train(config)
+
+
+def test_cox_is_rescaled_by_its_out_of_fold_slope_and_validated_in_the_outer_loop(workdir):
+    result = _train(workdir, ["cox"])
+    card = result.card
+    section = card["recalibration"]
+    slope = card["candidates"]["cox"]["cv"]["calibration_slope"]["mean"]
+    assert section["applied"] is True and section["slope"] == slope
+    assert slope < 0.9  # the setting is overfitted, so the test exercises a real rescaling
+
+    model, _ = load_risk_model(f"models:/{result.name}/{result.version}")
+    fitted = {term: c["coef"] for term, c in card["coefficients"].items()}
+    rescaled = dict(zip(model.pipeline[:-1].get_feature_names_out(), model.pipeline[-1].coef_, strict=True))
+    assert set(rescaled) == set(fitted)
+    for term, coef in rescaled.items():
+        assert coef == pytest.approx(slope * fitted[term], rel=1e-12)
+        assert section["coefficients"][term] == pytest.approx(coef, rel=1e-12)
+
+    nested = card["selection"]["nested"]
+    before = nested["without_recalibration"]
+    assert nested["recalibrated_folds"]["count"] == 10  # every outer fold chose and rescaled its Cox model
+    assert all(0 < s for s in nested["recalibrated_folds"]["slopes"])
+    # a positive factor keeps every ranking: the held-out C cannot move, the calibration can
+    assert nested["c_index"]["mean"] == pytest.approx(before["c_index"]["mean"], abs=1e-12)
+    assert abs(nested["calibration_slope"]["mean"] - 1) < abs(before["calibration_slope"]["mean"] - 1)
+    markdown = render_markdown(card)
+    assert f"applied: coefficients x {slope:.3f}" in markdown and "Without the recalibration" in markdown
+
+
+def test_a_forest_is_not_rescaled_and_the_card_says_why(workdir):
+    card = _train(workdir, ["rsf"]).card
+    section = card["recalibration"]
+    assert section["applied"] is False and "coefficients" not in section
+    assert section["reason"].startswith("not applied: a rsf model")
+    assert card["selection"]["nested"]["recalibrated_folds"]["count"] == 0
+    assert np.isfinite(card["selection"]["nested"]["without_recalibration"]["ibs"]["mean"])
+    assert section["reason"] in render_markdown(card)
