@@ -62,6 +62,10 @@ def _restore(entry: dict[str, Any], forest_directory: Path) -> SurvivalPipeline:
     return SurvivalPipeline([("encode", encoder), ("model", forest)])
 
 
+CONSERVATIVE_BAND = ("95 % band from the uncorrected jackknife variance (wider, conservative): the forest has too "
+                     "few trees for the bias correction at this patient (more trees, models.rsf_trees, narrow it)")
+
+
 def _frame(parts: list[dict[str, np.ndarray]], index: pd.Index) -> pd.DataFrame:
     """A DataFrame of the row blocks' columns, its float columns laid out as one block from the start.
 
@@ -226,8 +230,10 @@ class RiskModel:
         estimator = self.pipeline[-1]
         if hasattr(estimator, "compact_"):
             return (f"infinitesimal jackknife over the forest's {estimator.compact_.n_trees_} bootstrap trees "
-                    "(bias-corrected, Wager, Hastie & Efron 2014), delta method on log(-log S); it has no bias "
-                    "term, so it covers the true curve less often than 95 % where the forest is biased (small cohorts)")
+                    "(bias-corrected, Wager, Hastie & Efron 2014), delta method on log(-log S); where too few trees "
+                    "leave the corrected variance at or below 0, the uncorrected one (wider) and a warning; it has "
+                    "no bias term, so it covers the true curve less often than 95 % where the forest is biased "
+                    "(small cohorts)")
         if hasattr(estimator, "predict_survival_interval"):
             return "delta method on log(-log S) (Breslow variance, Therneau & Grambsch 2000)"
         return "none"
@@ -307,9 +313,11 @@ class RiskModel:
                                                 check_input=False)
             risk, survival, median = summary["risk"], summary["survival"], summary["median"]
             interval = (summary["lower"], summary["upper"]) if band else None
+            conservative = summary["conservative"].any(axis=1) if band else None
         else:
             risk, survival, median = predict_with_median(estimator, encoded, times, self.time_grid)
             interval = self._interval(X, times, encoded) if band else None
+            conservative = None
         out["risk_score"] = risk
         out["risk_group"] = self.risk_group(risk)
         lower, upper = interval if interval is not None else (np.full((len(risk), len(times)), np.nan),) * 2
@@ -323,6 +331,8 @@ class RiskModel:
         if self.landmark is not None:
             out.update(self.landmark.predict_arrays(X, horizons, band=band))
         out["warnings"] = self.applicability(X)
+        if conservative is not None and conservative.any():
+            out["warnings"] = join_notes([out["warnings"], np.where(conservative, CONSERVATIVE_BAND, "")], len(risk))
         return out
 
     def _patterns(self, X: Columns, times: np.ndarray, encoded: np.ndarray) -> dict[str, np.ndarray]:

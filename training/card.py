@@ -103,7 +103,7 @@ def render_markdown(card: dict[str, Any]) -> str:
                 lines += ["", "Without the recalibration, the same outer folds: Harrell C "
                               f"{_interval(before['c_index'])}, integrated Brier {_interval(before['ibs'])}, "
                               f"calibration slope {_interval(before['calibration_slope'])}."]
-        recalibration = card.get("recalibration")
+        recalibration = selection.get("recalibration")
         if recalibration:
             done = (f"applied: coefficients x {_fmt(recalibration['slope'])}, the out-of-fold calibration slope"
                     if recalibration["applied"] else recalibration["reason"])

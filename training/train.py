@@ -319,7 +319,7 @@ def _train(config: TrainingConfig, data: TrainingData, progress: Callable[[str, 
     if nested is not None:
         card["selection"]["nested"] = nested
     if recalibration is not None:
-        card["recalibration"] = recalibration
+        card["selection"]["recalibration"] = recalibration
     for kind, candidate in candidates.items():
         card["candidates"][kind]["artifact_bytes"] = _artifact_bytes(candidate, config, data)
     watch.lap("card")

@@ -8,7 +8,10 @@ so one prediction costs one quadratic form in ``G`` whatever the training size. 
 bias, ``sum_i Var(N_i) * v / B`` with ``v`` the variance of the trees' predictions (``n * v / B``
 for the full bootstrap, Wager, Hastie & Efron 2014, eq. 7), is subtracted with
 ``sum_i Var(N_i)`` read off the recorded counts as ``trace(G) / B``, which also covers resamples of
-``max_samples`` draws; the result is floored at 0.
+``max_samples`` draws. With few trees the Monte Carlo noise of the corrected estimate can push it to or
+below 0 (10 % of the bundled example's predictions at 200 trees, BENCHMARKS.md): a band of width 0 would
+claim certainty, so there the forest falls back on the uncorrected estimate, which is conservative (its
+bias is that positive Monte Carlo term), and says so (:func:`ij_variances`).
 
 References
 ----------
@@ -23,7 +26,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-__all__ = ["inbag_gram", "gram_factor", "ij_variance", "cloglog_band"]
+__all__ = ["inbag_gram", "gram_factor", "ij_variance", "ij_variances", "cloglog_band"]
 
 _SAMPLES_PER_BLOCK = 8192
 _COLUMNS = 64
@@ -54,6 +57,16 @@ def gram_factor(gram: np.ndarray) -> np.ndarray:
 def ij_variance(tree_values: np.ndarray, gram: np.ndarray, factor: np.ndarray | None = None) -> np.ndarray:
     """Bias-corrected IJ variance of the mean over trees (axis 0) of ``tree_values``, floored at 0.
 
+    Parameters and the order of the products as in :func:`ij_variances`.
+    """
+    corrected, _ = ij_variances(tree_values, gram, factor)
+    return np.maximum(corrected, 0.0)
+
+
+def ij_variances(tree_values: np.ndarray, gram: np.ndarray, factor: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Bias-corrected (not floored) and uncorrected IJ variances of the mean over trees (axis 0) of ``tree_values``.
+
     The products run on blocks of exactly 64 predictions (the last one padded), so every
     prediction goes through the same BLAS kernel whatever the batch it comes in: one patient
     scored alone gets the bits it gets in a million-row file.
@@ -69,7 +82,8 @@ def ij_variance(tree_values: np.ndarray, gram: np.ndarray, factor: np.ndarray | 
 
     Returns
     -------
-    ndarray, shape ``tree_values.shape[1:]``
+    corrected, uncorrected : ndarray, shape ``tree_values.shape[1:]``
+        ``(d'Gd - trace(G)/B d'd) / B**2`` and ``d'Gd / B**2``.
     """
     n_trees = tree_values.shape[0]
     factor = gram_factor(gram) if factor is None else factor
@@ -83,7 +97,8 @@ def ij_variance(tree_values: np.ndarray, gram: np.ndarray, factor: np.ndarray | 
         projected = factor.T @ np.ascontiguousarray(padded[:, lo:lo + _COLUMNS])
         quadratic[lo:lo + _COLUMNS] = np.einsum("km,km->m", projected, projected)
     bias = np.trace(gram) / n_trees * np.einsum("bm,bm->m", d, d)
-    return np.maximum((quadratic[:m] - bias) / n_trees**2, 0.0).reshape(tree_values.shape[1:])
+    shape = tree_values.shape[1:]
+    return ((quadratic[:m] - bias) / n_trees**2).reshape(shape), (quadratic[:m] / n_trees**2).reshape(shape)
 
 
 def cloglog_band(survival: np.ndarray, variance: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:

@@ -38,7 +38,7 @@ from sklearn.tree._tree import NODE_DTYPE, Tree
 from sksurv.functions import StepFunction
 from threadpoolctl import ThreadpoolController
 
-from ._ij_variance import cloglog_band, gram_factor, ij_variance, inbag_gram
+from ._ij_variance import cloglog_band, gram_factor, ij_variances, inbag_gram
 from ._step_curves import dense_rows, first_column_at_or_below, route, values_at
 
 __all__ = ["CompactForest"]
@@ -395,13 +395,15 @@ class CompactForest:
             below 0.5 (NaN if none), exactly as read off the whole curve.
         level : float, optional
             Adds ``lower`` and ``upper``: :func:`._ij_variance.cloglog_band` of the bias-corrected
-            IJ variance (needs ``inbag_gram``).
+            IJ variance (needs ``inbag_gram``), or of the uncorrected one where the corrected is not
+            positive though the trees disagree (too few trees for the correction), which ``conservative``
+            marks.
 
         Returns
         -------
         dict of ndarray
             ``risk`` (n,), ``survival`` (n, n_times), and ``median`` (n,), ``lower``/``upper``
-            (n, n_times) when asked for.
+            (n, n_times) and ``conservative`` (n, n_times) of bool when asked for.
         """
         if level is not None and self.inbag_gram is None:
             raise ValueError("CompactForest: this forest holds no in-bag counts (bootstrap=False or an old file); "
@@ -416,6 +418,7 @@ class CompactForest:
             grid = np.asarray(grid, dtype=float)
         if level is not None:
             out["lower"], out["upper"] = np.empty((n, columns.size)), np.empty((n, columns.size))
+            out["conservative"] = np.empty((n, columns.size), dtype=bool)
         leaf_table = self._leaf_table_rows if n < _COMPILED_FROM_ROWS else None
         table = None if leaf_table else self._leaf_table(parts)
 
@@ -432,8 +435,11 @@ class CompactForest:
                 if grid is not None:
                     out["median"][part] = self._median(leaves, grid)
                 if level is not None:
-                    variance = ij_variance(values[:, :, 1:], self.inbag_gram, factor)
+                    corrected, uncorrected = ij_variances(values[:, :, 1:], self.inbag_gram, factor)
+                    conservative = (corrected <= 0) & (uncorrected > 0)
+                    variance = np.where(conservative, uncorrected, np.maximum(corrected, 0.0))
                     out["lower"][part], out["upper"][part] = cloglog_band(survival, variance, level)
+                    out["conservative"][part] = conservative
 
         factor = None if level is None else self._ij_factor()
         # BLAS on one thread: our threads already use the cores, and on a busy machine a BLAS pool

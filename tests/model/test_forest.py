@@ -12,7 +12,7 @@ from sksurv.util import Surv
 
 from cnslrisk.data.synthetic import generate_cohort
 from cnslrisk.model.estimators import SurvivalForest
-from cnslrisk.model.estimators._ij_variance import cloglog_band, ij_variance
+from cnslrisk.model.estimators._ij_variance import cloglog_band, ij_variance, ij_variances
 
 GRID = {"min_samples_leaf": [3, 10], "max_features": ["sqrt"]}
 
@@ -236,3 +236,28 @@ def test_median_of_leaves_with_hundreds_of_steps(dense, monkeypatch):
     curve = forest.predict_survival_function(X[:200, :2], return_array=True)
     below = curve <= 0.5
     np.testing.assert_array_equal(summary["median"], np.where(below.any(axis=1), grid[below.argmax(axis=1)], np.nan))
+
+
+def test_too_few_trees_give_the_conservative_band_and_say_so():
+    # with 15 trees the Monte Carlo term swamps the corrected variance for some rows: a band of width 0 there would
+    # claim certainty, so those rows take the uncorrected variance (never below the corrected one) and are marked
+    X, y = _native_cohort(120, seed=6)
+    forest = SurvivalForest(15, param_grid={"min_samples_leaf": [5]}, random_state=1).fit(X, y)
+    horizon = np.quantile(forest.unique_times_, [0.3, 0.6])
+    compact = forest.compact_
+    leaves = compact.apply(np.asarray(X, dtype=np.float32))
+    per_tree = np.stack([compact._leaf_table_rows([("survival", compact._columns(horizon)[0])], row)
+                         for row in leaves])  # (trees, rows, horizons)
+    corrected, uncorrected = ij_variances(per_tree, compact.inbag_gram)
+    np.testing.assert_array_equal(ij_variance(per_tree, compact.inbag_gram), np.maximum(corrected, 0))
+    assert (uncorrected >= corrected).all()
+    summary = forest.predict_summary(X, horizon, level=0.95)
+    flagged = summary["conservative"]
+    np.testing.assert_array_equal(flagged, (corrected <= 0) & (uncorrected > 0))
+    assert 0 < flagged.mean() < 1  # both kinds of rows are present
+    variance = np.where(flagged, uncorrected, np.maximum(corrected, 0))
+    lower, upper = cloglog_band(summary["survival"], variance, level=0.95)
+    np.testing.assert_array_equal(summary["lower"], lower)
+    np.testing.assert_array_equal(summary["upper"], upper)
+    inside = (summary["survival"] > 0) & (summary["survival"] < 1)
+    assert (summary["upper"] - summary["lower"])[flagged & inside].min() > 0  # no flagged band collapses

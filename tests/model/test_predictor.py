@@ -93,6 +93,17 @@ def test_unseen_level_and_out_of_range_are_warned_not_refused():
     assert out["warnings"].iloc[1] == ""
 
 
+def test_a_forest_row_with_the_conservative_band_is_warned():
+    model, cohort = build("rsf", n_estimators=10)  # few trees: some rows' corrected variance is not positive
+    encoded = model.encode(cohort)
+    flagged = model.pipeline[-1].predict_summary(encoded, model.horizons, level=0.95)["conservative"].any(axis=1)
+    assert 0 < flagged.mean() < 1
+    out = model.predict(cohort)
+    warned = out["warnings"].str.contains(predictor_module.CONSERVATIVE_BAND, regex=False).to_numpy()
+    np.testing.assert_array_equal(warned, flagged)
+    assert "uncorrected one (wider) and a warning" in model.interval_method
+
+
 @pytest.mark.parametrize(("kind", "params"), [("coxnet", {}), ("rsf", {"n_estimators": 10})])
 def test_bootstrap_band_is_stored_and_reloaded(tmp_path, kind, params):
     model, cohort = build(kind, **params)

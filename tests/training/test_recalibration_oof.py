@@ -68,7 +68,7 @@ def _train(directory, fit):
 def test_cox_is_rescaled_by_its_out_of_fold_slope_and_validated_in_the_outer_loop(workdir):
     result = _train(workdir, ["cox"])
     card = result.card
-    section = card["recalibration"]
+    section = card["selection"]["recalibration"]
     slope = card["candidates"]["cox"]["cv"]["calibration_slope"]["mean"]
     assert section["applied"] is True and section["slope"] == slope
     assert slope < 0.9  # the setting is overfitted, so the test exercises a real rescaling
@@ -94,7 +94,7 @@ def test_cox_is_rescaled_by_its_out_of_fold_slope_and_validated_in_the_outer_loo
 
 def test_a_forest_is_not_rescaled_and_the_card_says_why(workdir):
     card = _train(workdir, ["rsf"]).card
-    section = card["recalibration"]
+    section = card["selection"]["recalibration"]
     assert section["applied"] is False and "coefficients" not in section
     assert section["reason"].startswith("not applied: a rsf model")
     assert card["selection"]["nested"]["recalibrated_folds"]["count"] == 0
