@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
@@ -14,59 +12,31 @@ from cnslrisk.training import train
 from cnslrisk.training.card import render_markdown
 
 # 80 patients and eight covariates (ten coefficients for about 50 events): an overfitted Cox model, whose
-# out-of-fold calibration slope is well below 1
-CONFIG = """
-seed = 0
-n_jobs = 1
-
-[data]
-path = "cohort.csv"
-id = "patient_id"
-time = "pfs1_months"
-event = "pfs1_event"
-time_unit = "months"
-
-[features]
-binary = ["pce", "lmd", "steroids", "ldh_elevated"]
-categorical = ["cnsl_type"]
-numeric = ["age", "ecog", "prior_lines"]
-
-[models]
-fit = {fit}
-rsf_trees = 20
-
-[validation]
-folds = 3
-repeats = 2
-bootstrap = 0
-horizons = [3, 6, 12]
-
-[selection]
-recalibrate = true
-
-[mlflow]
-tracking_uri = "sqlite:///{db}"
-experiment = "test"
-registered_model = "test-recalibrated"
-"""
+# out-of-fold calibration slope is well below 1. The bundled config with these keys changed; no pattern or
+# post-response model (they do not take part)
+EIGHT_COVARIATES = {"features.binary": ["pce", "lmd", "steroids", "ldh_elevated"],
+                    "features.categorical": ["cnsl_type"], "features.numeric": ["age", "ecog", "prior_lines"]}
+SMALL = {"n_jobs": 1, "validation.folds": 3, "validation.repeats": 2, "validation.bootstrap": 0,
+         "models.rsf_trees": 20, "data.cause": None, "landmark.time": None, "landmark.response": None,
+         "selection.recalibrate": True, **EIGHT_COVARIATES}
 
 
 @pytest.fixture
-def workdir(tmp_path, monkeypatch):
+def cohort(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    write_cohort(generate_cohort(80, seed=4), tmp_path / "cohort.csv", provenance={"source": "synthetic"})
-    return tmp_path
+    path = tmp_path / "cohort.csv"
+    write_cohort(generate_cohort(80, seed=4), path, provenance={"source": "synthetic"})
+    return path
 
 
-def _train(directory, fit):
-    config = directory / f"{fit[0]}.toml"
-    config.write_text(CONFIG.format(fit=json.dumps(fit), db=directory / f"{fit[0]}.db"))
-    return train(config)
+def _train(cohort, fit):
+    return train(overrides={**SMALL, "data.path": str(cohort), "models.fit": fit,
+                            "mlflow.tracking_uri": f"sqlite:///{cohort.parent / fit[0]}.db"})
 
 
-def test_cox_is_rescaled_by_its_out_of_fold_slope_and_validated_in_the_outer_loop(workdir):
-    result = _train(workdir, ["cox"])
+def test_cox_is_rescaled_by_its_out_of_fold_slope_and_validated_in_the_outer_loop(cohort):
+    result = _train(cohort, ["cox"])
     card = result.card
     section = card["selection"]["recalibration"]
     slope = card["candidates"]["cox"]["cv"]["calibration_slope"]["mean"]
@@ -92,8 +62,8 @@ def test_cox_is_rescaled_by_its_out_of_fold_slope_and_validated_in_the_outer_loo
     assert f"applied: coefficients x {slope:.3f}" in markdown and "Without the recalibration" in markdown
 
 
-def test_a_forest_is_not_rescaled_and_the_card_says_why(workdir):
-    card = _train(workdir, ["rsf"]).card
+def test_a_forest_is_not_rescaled_and_the_card_says_why(cohort):
+    card = _train(cohort, ["rsf"]).card
     section = card["selection"]["recalibration"]
     assert section["applied"] is False and "coefficients" not in section
     assert section["reason"].startswith("not applied: a rsf model")
