@@ -129,6 +129,9 @@ def train_cli(
         console.print("[bold yellow]trained on SYNTHETIC data: not for clinical use[/]")
     if not card["sample_size"]["adequate"]:
         console.print(f"[yellow]sample size:[/] {card['sample_size']['warning']}", highlight=False)
+    band_check = card["model"].get("band_check")
+    if band_check and band_check["conservative_share"] > 0:
+        console.print(f"[yellow]band:[/] {band_check['advice']}", highlight=False)
     landmark = card.get("post_response")
     if landmark:
         from cnslrisk.serving.labels import duration

@@ -71,6 +71,8 @@ def render_markdown(card: dict[str, Any]) -> str:
     lines += [f"- `{p['name']}` ({p['kind']}): {p['coding']}" for p in card.get("predictors", [])]
     lines += ["", f"Missing data: {card.get('missing_data', 'not stated')}", ""]
     lines += ["## Model", "", f"Type: {model['type']}; hyperparameters: {model.get('hyperparameters', {})}", ""]
+    if model.get("band_check"):
+        lines += [f"95 % band: {model['interval_method']}. Band check: {model['band_check']['advice']}.", ""]
     coefficients = card.get("coefficients") or {}
     if coefficients:
         lines += ["| term | coef | HR | 95% CI | p |", "|---|---|---|---|---|"]

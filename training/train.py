@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 import cnslrisk.registry as registry
+from cnslrisk.model.outputs import horizon_label
 from cnslrisk.model.predictor import RiskModel
 
 from .card import build_card, card_files
@@ -163,6 +164,26 @@ def _recalibrate(model: RiskModel, kind: str, comparison: Comparison, data: Trai
     names = model.pipeline[:-1].get_feature_names_out()
     section["coefficients"] = {str(name): float(c) for name, c in zip(names, model.pipeline[-1].coef_, strict=True)}
     return section
+
+
+def _band_check(model: RiskModel, data: TrainingData) -> dict[str, Any]:
+    """How many training patients' jackknife bands fall back on the uncorrected variance (too few trees)."""
+    summary = model.pipeline[-1].predict_summary(model.encode(data.X), model.horizons, level=0.95,
+                                                 check_input=False)
+    flagged = summary["conservative"]
+    share = float(flagged.any(axis=1).mean())
+    return {
+        "conservative_share": share,
+        "conservative_share_at": {horizon_label(h): float(flagged[:, j].mean())
+                                  for j, h in enumerate(model.horizons)},
+        "what": "share of the training patients whose 95 % band at some horizon uses the uncorrected "
+                "infinitesimal-jackknife variance (wider) because the forest has too few trees for the bias "
+                "correction there; their predictions carry a warning",
+        "advice": (f"{share:.0%} of the training patients get the wider, uncorrected jackknife band at some horizon: "
+                   "the forest has too few trees for the bias correction (about 15 x n trees were needed at "
+                   "n = 60 and 600; BENCHMARKS.md); raise models.rsf_trees, or use validation.forest_band = "
+                   "\"refits\"") if share > 0 else "none: every training patient's band is bias-corrected",
+    }
 
 
 def _calibration(kind: str, comparison: Comparison, config: TrainingConfig, data: TrainingData
@@ -320,6 +341,10 @@ def _train(config: TrainingConfig, data: TrainingData, progress: Callable[[str, 
         card["selection"]["nested"] = nested
     if recalibration is not None:
         card["selection"]["recalibration"] = recalibration
+    if model.band is None and hasattr(model.pipeline[-1], "predict_summary"):  # a forest's jackknife band
+        card["model"]["band_check"] = _band_check(model, data)
+        if card["model"]["band_check"]["conservative_share"] > 0:
+            card["limitations"].append(card["model"]["band_check"]["advice"])
     for kind, candidate in candidates.items():
         card["candidates"][kind]["artifact_bytes"] = _artifact_bytes(candidate, config, data)
     watch.lap("card")

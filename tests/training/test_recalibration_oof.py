@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from cnslrisk.data.synthetic import generate_cohort
-from cnslrisk.model import write_cohort
+from cnslrisk.model import read_cohort, write_cohort
+from cnslrisk.model.predictor import CONSERVATIVE_BAND
 from cnslrisk.registry import load_risk_model
 from cnslrisk.training import train
 from cnslrisk.training.card import render_markdown
@@ -41,6 +42,7 @@ def test_cox_is_rescaled_by_its_out_of_fold_slope_and_validated_in_the_outer_loo
     section = card["selection"]["recalibration"]
     slope = card["candidates"]["cox"]["cv"]["calibration_slope"]["mean"]
     assert section["applied"] is True and section["slope"] == slope
+    assert "band_check" not in card["model"]  # the Cox model's band is the delta method
     assert slope < 0.9  # the setting is overfitted, so the test exercises a real rescaling
 
     model, _ = load_risk_model(f"models:/{result.name}/{result.version}")
@@ -63,10 +65,18 @@ def test_cox_is_rescaled_by_its_out_of_fold_slope_and_validated_in_the_outer_loo
 
 
 def test_a_forest_is_not_rescaled_and_the_card_says_why(cohort):
-    card = _train(cohort, ["rsf"]).card
+    result = _train(cohort, ["rsf"])
+    card = result.card
     section = card["selection"]["recalibration"]
     assert section["applied"] is False and "coefficients" not in section
     assert section["reason"].startswith("not applied: a rsf model")
     assert card["selection"]["nested"]["recalibrated_folds"]["count"] == 0
     assert np.isfinite(card["selection"]["nested"]["without_recalibration"]["ibs"]["mean"])
     assert section["reason"] in render_markdown(card)
+    # 20 trees: the card counts the training patients whose band needs the uncorrected variance, as scoring warns them
+    check = card["model"]["band_check"]
+    model, _ = load_risk_model(f"models:/{result.name}/{result.version}")
+    checked, _ = model.check_frame(read_cohort(cohort))
+    warned = model.predict(checked)["warnings"].str.contains(CONSERVATIVE_BAND, regex=False)
+    assert check["conservative_share"] == pytest.approx(warned.mean(), abs=1e-12) and check["conservative_share"] > 0
+    assert check["advice"] in card["limitations"]
