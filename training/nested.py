@@ -12,7 +12,7 @@ The mean over the outer folds, with the corrected repeated-CV interval, is the f
 procedure on new patients. It costs about ten times the comparison.
 
 With ``recalibrate`` the procedure includes the out-of-fold recalibration of a chosen Cox model
-(:func:`oof_slope`, :func:`~cnslrisk.training.recalibrate.rescale_cox`): each outer fold rescales its
+(:func:`oof_slope`, :func:`~cnslrisk.training.rescale.rescale_cox`): each outer fold rescales its
 model by the slope of its own inner comparison, so the outer figures judge the recalibrated models, and
 the same models unrecalibrated are reported beside them.
 
@@ -45,15 +45,15 @@ OUTER_FOLDS, OUTER_REPEATS = 5, 2
 _REPORTED = ("c_index", "ibs", "calibration_slope")
 
 
-def oof_slope(comparison: Comparison, kind: str) -> tuple[float | None, str | None]:
-    """The out-of-fold calibration slope to rescale ``kind`` by, or None and the reason it is not rescaled."""
+def oof_slope(comparison: Comparison, kind: str) -> tuple[float, str | None]:
+    """``kind``'s out-of-fold calibration slope, and why it is not rescaled by it (None when it is)."""
+    slope = float(comparison.figure(kind, "calibration_slope")["mean"])
     if kind not in RECALIBRATED_KINDS:
-        return None, (f"not applied: a {kind} model has no delta-method band that follows a rescaled linear "
-                      "predictor (only the unpenalised Cox model is recalibrated)")
-    slope = comparison.figure(kind, "calibration_slope")["mean"]
+        return slope, (f"not applied: a {kind} model has no delta-method band that follows a rescaled linear "
+                       "predictor (only the unpenalised Cox model is recalibrated)")
     if not (np.isfinite(slope) and slope > 0):
-        return None, f"not applied: the out-of-fold calibration slope is {slope:.3g} (not a positive number)"
-    return float(slope), None
+        return slope, f"not applied: the out-of-fold calibration slope is {slope:.3g} (not a positive number)"
+    return slope, None
 
 
 def nested_selection(
@@ -103,7 +103,7 @@ def nested_selection(
     outer = fold_splits(y[y.dtype.names[0]], OUTER_FOLDS, OUTER_REPEATS, seed + 1)
     fold_of = np.empty((OUTER_REPEATS, len(y)), dtype=int)
     shown = np.full((OUTER_REPEATS, len(y), times.size), np.nan)  # each repeat's held-out predictions, pooled
-    plain = shown.copy()  # the same before recalibration
+    plain = shown.copy() if recalibrate else None  # the same before recalibration
     chosen, figures, unrecalibrated, slopes = [], [], [], []
     for repeat, fold, train, test in outer:
         X_train, y_train = X.iloc[train], y[train]
@@ -117,8 +117,8 @@ def nested_selection(
         if recalibrate:
             plain[repeat, test] = predicted
             unrecalibrated.append(held_out_figures(y_train, y[test], predicted, times, horizons, t_ref))
-            slope, _ = oof_slope(comparison, kind)
-            if slope is not None:
+            slope, not_applied = oof_slope(comparison, kind)
+            if not_applied is None:
                 slopes.append(slope)
                 model = rescale_cox(model, X_train, y_train, slope)
                 predicted = np.asarray(model.predict_survival(X.iloc[test], times), dtype=float)

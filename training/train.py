@@ -145,7 +145,7 @@ def _recalibrate(model: RiskModel, kind: str, comparison: Comparison, data: Trai
     """Rescale the chosen Cox model by its out-of-fold calibration slope (``selection.recalibrate``); card section."""
     slope, reason = oof_slope(comparison, kind)
     section: dict[str, Any] = {
-        "slope": comparison.figure(kind, "calibration_slope")["mean"],
+        "slope": slope,
         "source": "the chosen model's out-of-fold calibration slope in the comparison (each repeat's pooled held-out "
                   "predictions, centred within folds, at the reference time; mean over repeats)",
         "method": "coefficients x slope, Breslow baseline re-estimated on the training cohort with slope x lp as "
@@ -153,9 +153,9 @@ def _recalibrate(model: RiskModel, kind: str, comparison: Comparison, data: Trai
         "validation": "selection.nested: the outer loop with the recalibration inside each fold, beside the same "
                       "models without it; validation.cv, the selection and the promotion gate judge the model "
                       "before recalibration",
-        "applied": slope is not None,
+        "applied": reason is None,
     }
-    if slope is None:
+    if reason is not None:
         section["reason"] = reason
         return section
     model.pipeline = rescale_cox(model.pipeline, data.X, data.y, slope)

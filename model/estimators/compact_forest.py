@@ -437,7 +437,7 @@ class CompactForest:
                 if level is not None:
                     corrected, uncorrected = ij_variances(values[:, :, 1:], self.inbag_gram, factor)
                     conservative = (corrected <= 0) & (uncorrected > 0)
-                    variance = np.where(conservative, uncorrected, np.maximum(corrected, 0.0))
+                    variance = np.where(corrected > 0, corrected, uncorrected)
                     out["lower"][part], out["upper"][part] = cloglog_band(survival, variance, level)
                     out["conservative"][part] = conservative
 
