@@ -25,7 +25,6 @@ nearest).
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +33,7 @@ from sklearn.base import BaseEstimator, clone
 from sksurv.util import Surv
 
 from ._checks import require_fitted
+from .memo import derived_once
 from .pattern import CauseSpecificCox, cause_text
 
 __all__ = ["split_incidence", "interval_sources", "CoherentIncidence"]
@@ -109,26 +109,14 @@ def split_incidence(survival_at: Callable[[int, int, np.ndarray], np.ndarray], g
     return out.transpose(2, 0, 1)
 
 
-# what split_incidence derives from (pattern model, grid, horizons) alone, kept per pattern model: a scorer asks
-# for the same few every call, and one row's arithmetic costs less than deriving them
-_PLANS: weakref.WeakKeyDictionary[Any, tuple[np.ndarray, dict[tuple[bytes, bytes], Any]]] = weakref.WeakKeyDictionary()
-_PLANS_PER_MODEL = 32  # horizons are chosen by callers: bounded
-
-
 def _plan(pattern: CauseSpecificCox, grid: np.ndarray, times: np.ndarray
           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-    """(base, stretch_base, which, shown, grid used) of :func:`split_incidence`; None when no grid time is used."""
-    increments = pattern.baseline_increments_
-    held = _PLANS.get(pattern)
-    if held is None or held[0] is not increments:  # refitted in place: what was derived no longer holds
-        held = _PLANS[pattern] = (increments, {})
-    plans = held[1]
-    key = (grid.tobytes(), times.tobytes())
-    if key not in plans:
-        if len(plans) >= _PLANS_PER_MODEL:
-            del plans[next(iter(plans))]
-        plans[key] = _derive_plan(pattern, grid, times)
-    return plans[key]
+    """(base, stretch_base, which, shown, grid used) of :func:`split_incidence`; None when no grid time is used.
+
+    Derived from (pattern model, grid, horizons) alone, once: a scorer asks for the same few every call.
+    """
+    return derived_once(pattern, pattern.baseline_increments_, ("split plan", grid.tobytes(), times.tobytes()),
+                        lambda: _derive_plan(pattern, grid, times))
 
 
 def _derive_plan(pattern: CauseSpecificCox, grid: np.ndarray, times: np.ndarray

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 import pandas as pd
 
 from cnslrisk.model import CohortValidationError
+from cnslrisk.model.memo import derived_once
 from cnslrisk.model.outputs import json_safe
 from cnslrisk.model.predictor import RiskModel
 from cnslrisk.registry import load_risk_model, model_card, resolve_model_uri, use_tracking
@@ -164,23 +164,10 @@ def score_records(
     }
 
 
-# per loaded model: its PlainLanguage of each set of horizons (labels, scope and column names are constants of the
-# model and its card), kept while the model lives
-_WORDS: dict[int, tuple[weakref.ref, dict[str, Any], dict[tuple[float, ...], PlainLanguage]]] = {}
-_WORDS_PER_MODEL = 32  # horizons are chosen by callers: bounded
-
-
 def _plain_language(model: RiskModel, horizons: tuple[float, ...]) -> PlainLanguage:
-    key = id(model)
-    held = _WORDS.get(key)
-    if held is None or held[0]() is not model or held[1] is not model.metadata:
-        held = _WORDS[key] = (weakref.ref(model, lambda _, key=key: _WORDS.pop(key, None)), model.metadata, {})
-    words = held[2]
-    if horizons not in words:
-        if len(words) >= _WORDS_PER_MODEL:
-            del words[next(iter(words))]
-        words[horizons] = PlainLanguage(model, horizons)
-    return words[horizons]
+    """The model's PlainLanguage for these horizons (labels, scope and column names: constants of the model and its
+    card), built once while the model lives."""
+    return derived_once(model, model.metadata, ("plain language", horizons), lambda: PlainLanguage(model, horizons))
 
 
 class Scorer:
